@@ -1,0 +1,77 @@
+/* csp: the key holder behind a small ops table. A csp_key signs TR-03151
+ * DTBS (hash in software, ECDSA in the token) and gives its public key.
+ * Backends: PKCS#11 through any module (SoftHSM2 by default) and a software
+ * key (tests only). */
+#ifndef SIEGEL_CSP_H
+#define SIEGEL_CSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alg/alg.h"
+#include "base/base.h"
+
+struct csp_ops {
+	int version;          /* 1 */
+	const char *name;     /* "pkcs11", "soft" */
+	/* Plain r||s signature over msg hashed with the key's algorithm. */
+	int (*sign)(void *ctx, uint8_t *sig_out, size_t *sig_len, const uint8_t *msg,
+		size_t msg_len);
+	void (*release)(void *ctx);
+};
+
+/* A usable key. pub/serial are filled when the key is opened. */
+struct csp_key {
+	const struct csp_ops *ops;
+	void *ctx;
+	enum siegel_alg alg;
+	uint8_t pub[ALG_MAX_PUB];   /* 04||X||Y */
+	size_t pub_len;
+	uint8_t serial[ALG_SERIAL_LEN]; /* SHA-256(pub) */
+};
+
+/* Signs msg (calls key->ops->sign). Matches logmsg_sign_fn with ctx = key. */
+int csp_sign(void *key, uint8_t *sig_out, size_t *sig_len, const uint8_t *msg,
+	size_t msg_len) SIEGEL_WUR;
+/* Releases the backend context; the struct may be reused. NULL-safe. */
+void csp_key_release(struct csp_key *key);
+/* The public key as an OpenSSL object (caller frees). */
+int csp_key_pkey(EVP_PKEY **out, const struct csp_key *key) SIEGEL_WUR;
+
+/* ---- software keys (tests only) ---- */
+int csp_soft_generate(struct csp_key *out, enum siegel_alg alg) SIEGEL_WUR;
+/* From a PKCS#8/traditional PEM private key; alg from the curve. */
+int csp_soft_load_pem(struct csp_key *out, const char *path, struct siegel_diag *d) SIEGEL_WUR;
+int csp_soft_load_pkey(struct csp_key *out, EVP_PKEY *pkey /* up-ref'd */) SIEGEL_WUR;
+
+/* ---- PKCS#11 ---- */
+struct csp_p11;  /* a loaded module with one logged-in session on one token */
+
+struct csp_p11_config {
+	const char *module_path;  /* e.g. /usr/lib/softhsm/libsofthsm2.so */
+	const char *token_label;
+	const char *user_pin;     /* borrowed; copied into locked memory */
+	/* If the token does not exist: initialise the first free slot with
+	 * this label, SO PIN and user PIN (SoftHSM2 has always one free slot). */
+	int create_token;
+	const char *so_pin;
+};
+
+int csp_p11_open(struct csp_p11 **out, const struct csp_p11_config *cfg,
+	struct siegel_diag *d) SIEGEL_WUR;
+void csp_p11_close(struct csp_p11 *p);
+/* Finds the EC private key with CKA_LABEL label (and its public key); with
+ * generate set, creates a new token key pair of alg when none exists.
+ * SIEGEL_E_NOTFOUND when absent and not generating. */
+int csp_p11_key(struct csp_key *out, struct csp_p11 *p, const char *label, enum siegel_alg alg,
+	int generate, struct siegel_diag *d) SIEGEL_WUR;
+
+/* Writes a SoftHSM2 configuration whose token directory is tokendir. The
+ * caller points SOFTHSM2_CONF at it before csp_p11_open (process-wide, so
+ * only cmd/ and tests do that). */
+int csp_softhsm_write_conf(const char *conf_path, const char *tokendir,
+	struct siegel_diag *d) SIEGEL_WUR;
+/* The SoftHSM2 module path of this system (Debian: /usr/lib/softhsm/libsofthsm2.so). */
+const char *csp_softhsm_default_module(void);
+
+#endif

@@ -1,0 +1,61 @@
+/* der: a minimal, strict DER writer and reader for the structures siegel
+ * signs and parses by hand (TR-03151 log messages, App. D serial numbers).
+ * The reader is a cursor with explicit bounds; every failure names what it
+ * expected. BER indefinite length is accepted only where a caller asks for it. */
+#ifndef SIEGEL_DER_H
+#define SIEGEL_DER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+#define DER_MAX_DEPTH 8
+
+/* ---- writer: appends to a siegel_buf (sticky error) ---- */
+void der_put_len(struct siegel_buf *b, size_t len);
+void der_put_tlv(struct siegel_buf *b, uint8_t tag, const void *val, size_t len);
+/* INTEGER, minimal two's complement of a non-negative value. */
+void der_put_uint(struct siegel_buf *b, uint8_t tag, uint64_t v);
+void der_put_bool(struct siegel_buf *b, uint8_t tag, int v);
+/* Starts a constructed element; der_end patches the length (definite). */
+size_t der_begin(struct siegel_buf *b, uint8_t tag);
+void der_end(struct siegel_buf *b, size_t mark);
+
+/* ---- reader ---- */
+struct der_cursor {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+};
+/* One element as read: tag, the full TLV and the content. For an indefinite
+ * length element `indefinite` is set and `val` covers the content up to (not
+ * including) the end-of-contents octets. */
+struct der_tlv {
+	uint8_t tag;
+	const uint8_t *tlv;
+	size_t tlv_len;
+	const uint8_t *val;
+	size_t val_len;
+	int indefinite;
+};
+
+void der_cursor_init(struct der_cursor *c, const uint8_t *p, size_t len);
+int der_at_end(const struct der_cursor *c);
+/* Tag of the next element without consuming; -1 at end. */
+int der_peek_tag(const struct der_cursor *c);
+/* Reads the next element, which must have tag `tag`. Lengths must be minimal
+ * DER; allow_indefinite permits BER indefinite length (constructed tags only),
+ * with nested definite/indefinite content checked up to DER_MAX_DEPTH.
+ * `what` names the element for the diagnostic. */
+int der_read(struct der_cursor *c, struct der_tlv *out, uint8_t tag, int allow_indefinite,
+	const char *what, struct siegel_diag *d) SIEGEL_WUR;
+/* INTEGER content -> uint64 (non-negative, minimal). */
+int der_get_uint(uint64_t *out, const struct der_tlv *t, const char *what,
+	struct siegel_diag *d) SIEGEL_WUR;
+/* Concatenates the OCTET STRING chunks of an indefinite constructed value
+ * (each chunk 04 LL ...). Appends to out. */
+int der_collect_chunks(struct siegel_buf *out, const struct der_tlv *t, const char *what,
+	struct siegel_diag *d) SIEGEL_WUR;
+
+#endif
