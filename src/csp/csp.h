@@ -43,6 +43,8 @@ int csp_soft_generate(struct csp_key *out, enum siegel_alg alg) SIEGEL_WUR;
 /* From a PKCS#8/traditional PEM private key; alg from the curve. */
 int csp_soft_load_pem(struct csp_key *out, const char *path, struct siegel_diag *d) SIEGEL_WUR;
 int csp_soft_load_pkey(struct csp_key *out, EVP_PKEY *pkey /* up-ref'd */) SIEGEL_WUR;
+/* The private key of a software key (borrowed); NULL for other backends. */
+const EVP_PKEY *csp_soft_pkey(const struct csp_key *key);
 
 /* ---- PKCS#11 ---- */
 struct csp_p11;  /* a loaded module with one logged-in session on one token */
@@ -73,5 +75,23 @@ int csp_softhsm_write_conf(const char *conf_path, const char *tokendir,
 	struct siegel_diag *d) SIEGEL_WUR;
 /* The SoftHSM2 module path of this system (Debian: /usr/lib/softhsm/libsofthsm2.so). */
 const char *csp_softhsm_default_module(void);
+
+/* ---- additions (the declarations above are stable) ---- */
+/* Notes: csp_softhsm_write_conf also creates tokendir (0700);
+ * csp_softhsm_default_module returns NULL when SoftHSM2 is not installed. */
+
+/* csp_p11_key_generate flags */
+#define CSP_P11_ALWAYS_AUTH 0x1u  /* CKA_ALWAYS_AUTHENTICATE: the token wants the
+				   * user PIN again for every signature
+				   * (C_Login(CKU_CONTEXT_SPECIFIC), done by csp_sign) */
+/* Generates a new token key pair of alg labelled label (CKA_ID = first 16
+ * bytes of the serial number) and opens it like csp_p11_key.
+ * SIEGEL_E_EXISTS if a private key with that label is already there. */
+int csp_p11_key_generate(struct csp_key *out, struct csp_p11 *p, const char *label,
+	enum siegel_alg alg, unsigned flags, struct siegel_diag *d) SIEGEL_WUR;
+/* The message of the last failed csp_sign on a key of p (csp_sign has no
+ * diag), e.g. "PKCS#11 C_Sign: CKR_DEVICE_ERROR". Keys borrow p: release
+ * them before csp_p11_close. */
+void csp_p11_last_error(struct csp_p11 *p, struct siegel_diag *d);
 
 #endif
