@@ -119,11 +119,8 @@ int cli_open_tse(struct tse **out, const struct cli_opts *o)
 	/* SoftHSM2 reads its configuration from SOFTHSM2_CONF at C_Initialize:
 	 * point it at a token directory inside the data directory. */
 	if (o->p11_module == NULL && (cfg.key_backend == NULL || strcmp(cfg.key_backend, "soft") != 0)) {
-		char conf[4096], tokens[4096];
-		snprintf(conf, sizeof(conf), "%s/softhsm2.conf", o->data);
-		snprintf(tokens, sizeof(tokens), "%s/tokens", o->data);
-		if (siegel_mkdir_p(tokens, 0700) != 0 ||
-		    csp_softhsm_write_conf(conf, tokens, &d) != 0) {
+		char conf[4096];
+		if (csp_softhsm_prepare(conf, sizeof(conf), o->data, &d) != 0) {
 			fprintf(stderr, "siegel: %s\n", d.msg[0] ? d.msg : "cannot prepare the SoftHSM2 token");
 			return 1;
 		}

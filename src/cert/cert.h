@@ -50,4 +50,14 @@ int cert_parse(X509 **out, const uint8_t *data, size_t len, struct siegel_diag *
  * (the TR-03151 export file-name stem). out holds 65 chars. */
 int cert_key_hash_hex(char out[65], X509 *x) SIEGEL_WUR;
 
+/* Notes (the declarations above are stable):
+ * - cert_ca_open creates the CA only when none of the four files exist; an
+ *   incomplete set is SIEGEL_E_STATE, a ca.pem not signed by root.pem or a
+ *   ca.key not matching ca.pem is SIEGEL_E_VERIFY.
+ * - cert_check_leaf: SIEGEL_E_PARSE for bytes that are no certificate (DER
+ *   must have no trailing bytes), SIEGEL_E_PARAM (ErrorParameterMismatch) for
+ *   another key, a CA certificate or a keyUsage without digitalSignature. It
+ *   does not check the validity period or the issuer.
+ * - clk may be NULL (system clock). */
+
 #endif

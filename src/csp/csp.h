@@ -76,6 +76,21 @@ int csp_softhsm_write_conf(const char *conf_path, const char *tokendir,
 /* The SoftHSM2 module path of this system (Debian: /usr/lib/softhsm/libsofthsm2.so). */
 const char *csp_softhsm_default_module(void);
 
+/* SoftHSM2's file store rewrites each token's token.object in place (truncate,
+ * then write) at every login; a crash in between leaves an empty file and
+ * the token with its keys is gone. Before the module is loaded, this guard
+ * restores every empty token.object from its last good copy and refreshes the
+ * copies of the good ones (atomically, under SoftHSM's own token.lock).
+ * *n_tokens_out (optional) gets the number of tokens found. */
+int csp_softhsm_guard(const char *tokendir, int *n_tokens_out, struct siegel_diag *d) SIEGEL_WUR;
+
+/* The embedded default: a SoftHSM2 token store in <data_dir>/tokens with its
+ * configuration in <data_dir>/softhsm2.conf (path written to conf_out),
+ * guarded as above. The caller sets SOFTHSM2_CONF to conf_out before the
+ * module is loaded. */
+int csp_softhsm_prepare(char *conf_out, size_t conf_cap, const char *data_dir,
+	struct siegel_diag *d) SIEGEL_WUR;
+
 /* ---- additions (the declarations above are stable) ---- */
 /* Notes: csp_softhsm_write_conf also creates tokendir (0700);
  * csp_softhsm_default_module returns NULL when SoftHSM2 is not installed. */

@@ -18,7 +18,8 @@ void der_put_tlv(struct siegel_buf *b, uint8_t tag, const void *val, size_t len)
 /* INTEGER, minimal two's complement of a non-negative value. */
 void der_put_uint(struct siegel_buf *b, uint8_t tag, uint64_t v);
 void der_put_bool(struct siegel_buf *b, uint8_t tag, int v);
-/* Starts a constructed element; der_end patches the length (definite). */
+/* Starts a constructed element; der_end patches the length (definite).
+ * Elements may nest; marks are offsets into b. */
 size_t der_begin(struct siegel_buf *b, uint8_t tag);
 void der_end(struct siegel_buf *b, size_t mark);
 
@@ -27,6 +28,7 @@ struct der_cursor {
 	const uint8_t *p;
 	size_t len;
 	size_t off;
+	size_t base;    /* offset of p[0] in the whole input, for diagnostics */
 };
 /* One element as read: tag, the full TLV and the content. For an indefinite
  * length element `indefinite` is set and `val` covers the content up to (not
@@ -38,9 +40,13 @@ struct der_tlv {
 	const uint8_t *val;
 	size_t val_len;
 	int indefinite;
+	size_t off;     /* offset of the tag in the whole input (cursor base + off) */
 };
 
 void der_cursor_init(struct der_cursor *c, const uint8_t *p, size_t len);
+/* A cursor over the content of t (read from parent), keeping absolute offsets
+ * for diagnostics. */
+void der_cursor_sub(struct der_cursor *sub, const struct der_tlv *t);
 int der_at_end(const struct der_cursor *c);
 /* Tag of the next element without consuming; -1 at end. */
 int der_peek_tag(const struct der_cursor *c);
@@ -50,6 +56,9 @@ int der_peek_tag(const struct der_cursor *c);
  * `what` names the element for the diagnostic. */
 int der_read(struct der_cursor *c, struct der_tlv *out, uint8_t tag, int allow_indefinite,
 	const char *what, struct siegel_diag *d) SIEGEL_WUR;
+/* Human-readable name of a tag for diagnostics: "INTEGER (0x02)",
+ * "[3] (0x83)", "[2] constructed (0xa2)". */
+void der_tag_name(char out[40], uint8_t tag);
 /* INTEGER content -> uint64 (non-negative, minimal). */
 int der_get_uint(uint64_t *out, const struct der_tlv *t, const char *what,
 	struct siegel_diag *d) SIEGEL_WUR;

@@ -39,4 +39,15 @@ int sntp_query(struct sntp_sample *out, const char *server, int timeout_ms,
 int sntp_sync(struct sntp_sample *out, const struct sntp_config *cfg,
 	const struct siegel_clock *clk, struct siegel_diag *d) SIEGEL_WUR;
 
+/* Notes (the declarations above are stable):
+ * - T1/T4 are read from clock_gettime(CLOCK_REALTIME) in nanoseconds; the clk
+ *   argument (may be NULL) is not read yet, its whole-second `now` is too
+ *   coarse. It stays for a future sub-second injectable clock.
+ * - sample.server is the normalised "host:port" / "[v6]:port".
+ * - Errors: SIEGEL_E_INVAL for a malformed server name or config,
+ *   SIEGEL_E_TIMESYNC for everything a server did wrong (unresolvable name,
+ *   no answer, rejected reply), SIEGEL_E_INVALID_TIME for disagreement.
+ * - On success sntp_sync leaves "" in the diagnostic, or "N of M time servers
+ *   failed: ..." when some servers were unusable (worth logging). */
+
 #endif

@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,28 @@ struct store_stmt_slot {
 	sqlite3_stmt *st;
 };
 
+#define STORE_MAX_BATCH 64
+
+/* A queued store_txn call. */
+struct store_req {
+	store_txn_fn fn;
+	void *ctx;
+	struct siegel_diag *d;
+	int rc;
+	int done;
+	struct store_req *next;
+};
+
 struct store {
 	sqlite3 *db;
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
 	size_t n_cache;
-	int in_txn;
+	pthread_mutex_t db_lock;     /* recursive: the connection and the statement cache */
+	pthread_mutex_t q_lock;      /* the queue below */
+	pthread_cond_t q_done;
+	struct store_req *q_head, *q_tail;
+	int leader;
+	uint64_t batches, calls;
 };
 
 int store_fail(struct store *s, struct siegel_diag *d, const char *what)
@@ -93,6 +111,13 @@ int store_open(struct store **out, const char *path, struct siegel_diag *d)
 	struct store *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return SIEGEL_E_NOMEM;
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&s->db_lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&s->q_lock, NULL);
+	pthread_cond_init(&s->q_done, NULL);
 	int rc;
 	if (sqlite3_open_v2(path, &s->db,
 		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
@@ -125,7 +150,28 @@ void store_close(struct store *s)
 	for (size_t i = 0; i < s->n_cache; i++)
 		sqlite3_finalize(s->cache[i].st);
 	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->db_lock);
+	pthread_mutex_destroy(&s->q_lock);
+	pthread_cond_destroy(&s->q_done);
 	free(s);
+}
+
+void store_lock(struct store *s)
+{
+	pthread_mutex_lock(&s->db_lock);
+}
+
+void store_unlock(struct store *s)
+{
+	pthread_mutex_unlock(&s->db_lock);
+}
+
+void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls)
+{
+	pthread_mutex_lock(&s->q_lock);
+	*batches = s->batches;
+	*calls = s->calls;
+	pthread_mutex_unlock(&s->q_lock);
 }
 
 sqlite3_stmt *store_stmt(struct store *s, const char *sql, struct siegel_diag *d)
@@ -174,29 +220,106 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d)
+static int begin_immediate(struct store *s, struct siegel_diag *d)
 {
 	int waited = 0, backoff = 1;
 	for (;;) {
 		int r = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 		if (r == SQLITE_OK)
-			break;
+			return 0;
 		if ((r & 0xff) != SQLITE_BUSY || waited >= STORE_BUSY_MS)
-			return store_fail(s, d, "BEGIN");
+			return siegel_fail(d, SIEGEL_E_STORAGE, "BEGIN: %s", sqlite3_errmsg(s->db));
 		sleep_ms(backoff);
 		waited += backoff;
 		backoff = backoff < 64 ? backoff * 2 : 64;
 	}
-	s->in_txn = 1;
-	int rc = fn(s, ctx, d);
-	if (rc == 0) {
-		if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			rc = siegel_fail(d, SIEGEL_E_STORAGE, "COMMIT: %s", sqlite3_errmsg(s->db));
-			(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Runs one batch of queued calls in one transaction (leader only). */
+static void run_batch(struct store *s, struct store_req *batch)
+{
+	store_lock(s);
+	struct siegel_diag bd = { { 0 } };
+	int rc = begin_immediate(s, &bd);
+	if (rc) {
+		for (struct store_req *r = batch; r != NULL; r = r->next) {
+			r->rc = rc;
+			if (r->d)
+				*r->d = bd;
 		}
-	} else {
-		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		store_unlock(s);
+		return;
 	}
-	s->in_txn = 0;
-	return rc;
+	int single = batch->next == NULL;
+	for (struct store_req *r = batch; r != NULL; r = r->next) {
+		if (single) {
+			r->rc = r->fn(s, r->ctx, r->d);
+			continue;
+		}
+		if (sqlite3_exec(s->db, "SAVEPOINT op", NULL, NULL, NULL) != SQLITE_OK) {
+			r->rc = siegel_fail(r->d, SIEGEL_E_STORAGE, "SAVEPOINT: %s", sqlite3_errmsg(s->db));
+			continue;
+		}
+		r->rc = r->fn(s, r->ctx, r->d);
+		if (r->rc != 0)
+			(void)sqlite3_exec(s->db, "ROLLBACK TO op", NULL, NULL, NULL);
+		(void)sqlite3_exec(s->db, "RELEASE op", NULL, NULL, NULL);
+	}
+	if (single && batch->rc != 0) {
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	} else if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		/* Nothing of the batch is durable: every call fails. */
+		siegel_diag_set(&bd, "COMMIT: %s", sqlite3_errmsg(s->db));
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		for (struct store_req *r = batch; r != NULL; r = r->next) {
+			r->rc = SIEGEL_E_STORAGE;
+			if (r->d)
+				*r->d = bd;
+		}
+	}
+	store_unlock(s);
+}
+
+int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d)
+{
+	struct store_req req = { fn, ctx, d, 0, 0, NULL };
+	pthread_mutex_lock(&s->q_lock);
+	if (s->q_tail)
+		s->q_tail->next = &req;
+	else
+		s->q_head = &req;
+	s->q_tail = &req;
+	while (!req.done) {
+		if (s->leader) {
+			pthread_cond_wait(&s->q_done, &s->q_lock);
+			continue;
+		}
+		/* Lead: take up to STORE_MAX_BATCH queued calls (ours among them,
+		 * or an earlier batch's leftovers that come first). */
+		s->leader = 1;
+		struct store_req *batch = s->q_head, *last = batch;
+		size_t n = 1;
+		while (last->next != NULL && n < STORE_MAX_BATCH) {
+			last = last->next;
+			n++;
+		}
+		s->q_head = last->next;
+		if (s->q_head == NULL)
+			s->q_tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->q_lock);
+		run_batch(s, batch);
+		pthread_mutex_lock(&s->q_lock);
+		s->batches++;
+		s->calls += n;
+		for (struct store_req *r = batch; r != NULL;) {
+			struct store_req *next = r->next;
+			r->done = 1;
+			r = next;
+		}
+		s->leader = 0;
+		pthread_cond_broadcast(&s->q_done);
+	}
+	pthread_mutex_unlock(&s->q_lock);
+	return req.rc;
 }

@@ -21,11 +21,23 @@ void store_close(struct store *s);
 /* Schema version after migrations. */
 int store_schema_version(struct store *s);
 
-/* Runs fn inside BEGIN IMMEDIATE ... COMMIT. fn returns 0 to commit, an
- * error to roll back (the error is returned). A busy database is retried
- * with back-off for up to busy_ms (default 5 s). */
+/* Runs fn inside a database transaction. fn returns 0 to keep its changes,
+ * an error to undo them (the error is returned).
+ *
+ * Group commit: calls from several threads are batched. One caller becomes
+ * the leader, runs the queued functions inside one BEGIN IMMEDIATE ... COMMIT,
+ * each in its own SAVEPOINT (so one failing function undoes only its own
+ * changes), and every caller returns only after that COMMIT is durable. If
+ * the COMMIT fails, every function of the batch gets SIEGEL_E_STORAGE.
+ * A busy database is retried with back-off for up to 5 s. */
 typedef int (*store_txn_fn)(struct store *s, void *ctx, struct siegel_diag *d);
 int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d) SIEGEL_WUR;
+/* Statistics: batches committed and functions run in them. */
+void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls);
+
+/* Reads outside store_txn must hold the database lock (recursive). */
+void store_lock(struct store *s);
+void store_unlock(struct store *s);
 
 /* A cached prepared statement (reset and cleared bindings). The statement
  * stays owned by the store; do not finalize. NULL on error (diag set). */

@@ -270,10 +270,13 @@ static void key_label(char *out, size_t cap, const char *tss_id)
 static int tss_key(struct tse *t, const char *tss_id, enum siegel_alg alg, int generate,
 	struct csp_key **out, struct siegel_diag *d)
 {
+	/* Lock order: database, then keys (the store leader holds the first). */
+	store_lock(t->store);
 	pthread_mutex_lock(&t->keys_lock);
 	for (struct tse_key *k = t->keys; k != NULL; k = k->next) {
 		if (strcmp(k->tss_id, tss_id) == 0) {
 			pthread_mutex_unlock(&t->keys_lock);
+			store_unlock(t->store);
 			*out = &k->key;
 			return 0;
 		}
@@ -316,6 +319,7 @@ static int tss_key(struct tse *t, const char *tss_id, enum siegel_alg alg, int g
 out:
 	free(k);
 	pthread_mutex_unlock(&t->keys_lock);
+	store_unlock(t->store);
 	return rc;
 }
 
@@ -514,14 +518,26 @@ int tse_open(struct tse **out, const struct tse_config *cfg, struct siegel_diag 
 			goto fail;
 		}
 		siegel_hex_encode(so_hex, so, sizeof(so));
+		/* The token is created once per data directory; afterwards a missing
+		 * token is an error, never silently replaced by an empty one. */
+		char marker[4096];
+		snprintf(marker, sizeof(marker), "%s/token.created", t->data_dir);
+		int created = access(marker, F_OK) == 0;
 		struct csp_p11_config pc = {
 			.module_path = cfg->p11_module ? cfg->p11_module : csp_softhsm_default_module(),
 			.token_label = t->cfg.token_label,
 			.user_pin = t->token_pin,
-			.create_token = 1,
+			.create_token = !created,
 			.so_pin = so_hex,
 		};
 		rc = csp_p11_open(&t->p11, &pc, d);
+		if (rc == SIEGEL_E_NOTFOUND && created)
+			rc = siegel_fail(d, SIEGEL_E_PKCS11,
+				"the token '%s' of this data directory is missing; restore the token "
+				"store (%s/tokens) from a backup", t->cfg.token_label, t->data_dir);
+		if (rc == 0 && !created)
+			rc = siegel_write_file_atomic(marker, t->cfg.token_label,
+				strlen(t->cfg.token_label), 0600, d);
 		siegel_wipe(so_hex, sizeof(so_hex));
 		siegel_wipe(so, sizeof(so));
 		if (rc)
@@ -649,7 +665,9 @@ int tse_tss_create(struct tse *t, const struct tse_tss_params *p, struct siegel_
 	if (alg_get(alg) == NULL)
 		return siegel_fail(d, SIEGEL_E_PARAM, "unknown signature algorithm");
 	struct tss_row probe;
+	store_lock(t->store);
 	rc = tss_load(t, p->tss_id, &probe, NULL);
+	store_unlock(t->store);
 	if (rc == 0)
 		return siegel_fail(d, SIEGEL_E_EXISTS, "a TSS with id '%s' exists already", p->tss_id);
 
@@ -730,9 +748,12 @@ static const char sql_count_open[] =
 int tse_tss_info(struct tse *t, const char *tss_id, struct tse_tss_info *out, struct siegel_diag *d)
 {
 	struct tss_row r;
+	store_lock(t->store);
 	int rc = tss_load(t, tss_id, &r, d);
-	if (rc)
+	if (rc) {
+		store_unlock(t->store);
 		return rc;
+	}
 	memset(out, 0, sizeof(*out));
 	snprintf(out->id, sizeof(out->id), "%s", r.id);
 	snprintf(out->state, sizeof(out->state), "%s", r.state);
@@ -746,6 +767,7 @@ int tse_tss_info(struct tse *t, const char *tss_id, struct tse_tss_info *out, st
 	out->max_open_tx = r.max_open_tx;
 	out->n_clients = count_rows(t, sql_count_clients, tss_id);
 	out->n_open_tx = count_rows(t, sql_count_open, tss_id);
+	store_unlock(t->store);
 	out->time_set = tss_time_set(t, &r);
 	out->time_synced_at = r.has_time ? r.time_synced_at : 0;
 	snprintf(out->time_server, sizeof(out->time_server), "%s", r.time_server);
@@ -756,14 +778,17 @@ int tse_tss_info(struct tse *t, const char *tss_id, struct tse_tss_info *out, st
 int tse_tss_list(struct tse *t, void (*fn)(void *ctx, const char *tss_id), void *ctx,
 	struct siegel_diag *d)
 {
+	store_lock(t->store);
 	sqlite3_stmt *st = store_stmt(t->store, "SELECT id FROM tss ORDER BY id", d);
-	if (st == NULL)
-		return SIEGEL_E_DB;
-	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		fn(ctx, (const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	return s == SQLITE_DONE ? 0 : store_fail(t->store, d, "listing TSS");
+	int s = SQLITE_ERROR;
+	if (st != NULL) {
+		while ((s = sqlite3_step(st)) == SQLITE_ROW)
+			fn(ctx, (const char *)sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+	}
+	int rc = s == SQLITE_DONE ? 0 : store_fail(t->store, d, "listing TSS");
+	store_unlock(t->store);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1269,8 +1294,11 @@ int tse_update_time(struct tse *t, const char *tss_id, struct tse_time_result *o
 {
 	struct tss_row r;
 	int rc = tse_check_tss_id(tss_id, d);
-	if (rc == 0)
+	if (rc == 0) {
+		store_lock(t->store);
 		rc = tss_load(t, tss_id, &r, d);
+		store_unlock(t->store);
+	}
 	if (rc)
 		return rc;
 	/* Cheap checks before the network round trip. */
@@ -1725,11 +1753,14 @@ int tse_finish(struct tse *t, const char *tss_id, const char *client_id, uint64_
 int tse_open_transactions(struct tse *t, const char *tss_id,
 	void (*fn)(void *ctx, const struct tse_open_tx *tx), void *ctx, struct siegel_diag *d)
 {
+	store_lock(t->store);
 	sqlite3_stmt *st = store_stmt(t->store,
 		"SELECT number, client_id, process_type, start_time, last_time, start_counter, "
 		"last_counter FROM transactions WHERE tss_id = ? AND state = 'ACTIVE' ORDER BY number", d);
-	if (st == NULL)
+	if (st == NULL) {
+		store_unlock(t->store);
 		return SIEGEL_E_DB;
+	}
 	sqlite3_bind_text(st, 1, tss_id, -1, SQLITE_STATIC);
 	int s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1745,10 +1776,12 @@ int tse_open_transactions(struct tse *t, const char *tss_id,
 		fn(ctx, &tx);
 	}
 	sqlite3_reset(st);
-	return s == SQLITE_DONE ? 0 : store_fail(t->store, d, "listing open transactions");
+	int rc = s == SQLITE_DONE ? 0 : store_fail(t->store, d, "listing open transactions");
+	store_unlock(t->store);
+	return rc;
 }
 
-int tse_last_log(struct tse *t, const char *tss_id, uint8_t **der_out, size_t *len_out,
+static int last_log_locked(struct tse *t, const char *tss_id, uint8_t **der_out, size_t *len_out,
 	struct siegel_diag *d)
 {
 	struct tss_row r;
@@ -1775,4 +1808,13 @@ int tse_last_log(struct tse *t, const char *tss_id, uint8_t **der_out, size_t *l
 	*der_out = p;
 	*len_out = n;
 	return 0;
+}
+
+int tse_last_log(struct tse *t, const char *tss_id, uint8_t **der_out, size_t *len_out,
+	struct siegel_diag *d)
+{
+	store_lock(t->store);
+	int rc = last_log_locked(t, tss_id, der_out, len_out, d);
+	store_unlock(t->store);
+	return rc;
 }

@@ -33,6 +33,8 @@ static char ntp_name[64];
 
 static void child_run(const char *data, int fd)
 {
+	/* A restart does what `siegel` does on start: guard the token store. */
+	fx_softhsm(data);
 	const char *list[1] = { ntp_name };
 	struct tse_config cfg;
 	fx_config(&cfg, data, list, 1);

@@ -22,14 +22,12 @@
 #define FX_TA_PIN "54321"
 #define FX_TA_PUK "654321"
 
-/* Points SoftHSM2 at a token directory under dir. */
+/* Points SoftHSM2 at the token store of the data directory dir, as the CLI does. */
 static inline void fx_softhsm(const char *dir)
 {
-	char conf[512], tokens[512];
+	char conf[512];
 	struct siegel_diag d = { { 0 } };
-	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-	if (siegel_mkdir_p(tokens, 0700) != 0 || csp_softhsm_write_conf(conf, tokens, &d) != 0) {
+	if (siegel_mkdir_p(dir, 0700) != 0 || csp_softhsm_prepare(conf, sizeof(conf), dir, &d) != 0) {
 		fprintf(stderr, "softhsm set-up failed: %s\n", d.msg);
 		exit(99);
 	}
