@@ -7,6 +7,8 @@ pkgs=(
   build-essential cmake pkg-config git ca-certificates openssl tar
   libssl-dev libsqlite3-dev sqlite3 libjansson-dev libp11-kit-dev
   softhsm2 opensc chrony
+  libmicrohttpd-dev libgnutls28-dev gnutls-bin libqpdf-dev qpdf libxml2-dev libxslt1-dev
+  zlib1g-dev libcurl4-openssl-dev curl poppler-utils xsltproc libxml2-utils
 )
 
 missing=()

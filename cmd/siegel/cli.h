@@ -50,6 +50,6 @@ int cli_error(const struct cli_opts *o, int err, const struct siegel_diag *d);
 /* Prints a JSON object (and frees it). */
 void cli_print_json(json_t *obj);
 
-int cmd_tse(int argc, char **argv);
+#include "cmds.h"
 
 #endif

@@ -246,7 +246,7 @@ int cmd_tse(int argc, char **argv)
 		return rc;
 	static const char *const known[] = { "create", "auth", "logout", "unblock", "init", "time",
 		"client", "start", "update", "finish", "open", "status", "last-log", "selftest",
-		"disable", "list" };
+		"disable", "list", "export", "restore", "delete-exported", "serials", "cert" };
 	int found = 0;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		found |= strcmp(known[i], op) == 0;
@@ -379,6 +379,10 @@ int cmd_tse(int argc, char **argv)
 	} else if (strcmp(op, "selftest") == 0) {
 		rc = tse_self_test(t, o.tss, &d);
 		rc = rc ? cli_error(&o, rc, &d) : ok_line(&o, "self test passed");
+	} else if (strcmp(op, "export") == 0 || strcmp(op, "restore") == 0 ||
+		   strcmp(op, "delete-exported") == 0 || strcmp(op, "serials") == 0 ||
+		   strcmp(op, "cert") == 0) {
+		rc = cmd_tse_export(op, &o, t);
 	} else if (strcmp(op, "disable") == 0) {
 		rc = tse_disable(t, o.tss, &d);
 		rc = rc ? cli_error(&o, rc, &d) : ok_line(&o, "disabled");

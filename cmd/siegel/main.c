@@ -59,8 +59,21 @@ int main(int argc, char **argv)
 		printf("siegel 0.1.0\n");
 		return 0;
 	}
-	if (strcmp(argv[1], "tse") == 0)
-		return cmd_tse(argc - 2, argv + 2);
+	static const struct {
+		const char *name;
+		int (*fn)(int argc, char **argv);
+	} cmds[] = {
+		{ "tse", cmd_tse },
+		{ "verify-export", cmd_verify_export },
+		{ "serve", cmd_serve },
+		{ "tenant", cmd_tenant },
+		{ "verify", cmd_verify },
+		{ "extend-report", cmd_extend_report },
+		{ "store", cmd_store },
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 2, argv + 2);
 	fprintf(stderr, "siegel: unknown command '%s' (see siegel --help)\n", argv[1]);
 	return 2;
 }
