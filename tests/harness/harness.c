@@ -29,9 +29,8 @@ const char *t_tmpdir(void)
 	return tmpdir;
 }
 
-int t_done(void)
+void t_cleanup(void)
 {
-	printf("%d passed, %d failed\n", t_checks - t_failures, t_failures);
 	if (tmpdir[0] && getenv("SIEGEL_KEEP_TMP") == NULL && t_failures == 0) {
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
@@ -40,6 +39,12 @@ int t_done(void)
 	} else if (tmpdir[0]) {
 		fprintf(stderr, "kept %s\n", tmpdir);
 	}
+}
+
+int t_done(void)
+{
+	printf("%d passed, %d failed\n", t_checks - t_failures, t_failures);
+	t_cleanup();
 	return t_failures ? 1 : 0;
 }
 

@@ -26,6 +26,8 @@ extern int t_checks;
 
 /* Prints the summary ("N passed, M failed") and returns the exit status. */
 int t_done(void);
+/* Removes the temporary directory (unless failures or SIEGEL_KEEP_TMP). */
+void t_cleanup(void);
 
 /* A fresh temporary directory for this test (removed by t_done unless
  * SIEGEL_KEEP_TMP is set). Returned string lives until exit. */
