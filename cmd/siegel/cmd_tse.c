@@ -246,7 +246,7 @@ int cmd_tse(int argc, char **argv)
 		return rc;
 	static const char *const known[] = { "create", "auth", "logout", "unblock", "init", "time",
 		"client", "start", "update", "finish", "open", "status", "last-log", "selftest",
-		"disable", "list", "export", "restore", "delete-exported", "serials", "cert" };
+		"disable", "list", "csr", "import-cert", "export", "restore", "delete-exported", "serials", "cert" };
 	int found = 0;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		found |= strcmp(known[i], op) == 0;
@@ -383,6 +383,30 @@ int cmd_tse(int argc, char **argv)
 		   strcmp(op, "delete-exported") == 0 || strcmp(op, "serials") == 0 ||
 		   strcmp(op, "cert") == 0) {
 		rc = cmd_tse_export(op, &o, t);
+	} else if (strcmp(op, "csr") == 0) {
+		struct siegel_buf pem;
+		siegel_buf_init(&pem);
+		rc = tse_make_csr(t, o.tss, &pem, &d);
+		if (rc)
+			rc = cli_error(&o, rc, &d);
+		else if (o.out != NULL)
+			rc = siegel_write_file_atomic(o.out, pem.data, pem.len, 0644, &d) ? cli_error(&o, SIEGEL_E_IO, &d) : 0;
+		else
+			fwrite(pem.data, 1, pem.len, stdout);
+		siegel_buf_free(&pem);
+	} else if (strcmp(op, "import-cert") == 0) {
+		uint8_t *pem = NULL;
+		size_t n = 0;
+		if (o.pos[0] == NULL && o.data_file == NULL) {
+			fprintf(stderr, "siegel tse import-cert: give the PEM bundle (leaf, intermediate, root) as FILE\n");
+			rc = 2;
+		} else if ((rc = siegel_read_file(&pem, &n, o.pos[0] ? o.pos[0] : o.data_file, (size_t)1 << 20, &d)) != 0) {
+			rc = cli_error(&o, rc, &d);
+		} else {
+			rc = tse_import_cert(t, o.tss, pem, n, &d);
+			rc = rc ? cli_error(&o, rc, &d) : ok_line(&o, "certificate chain imported");
+		}
+		free(pem);
 	} else if (strcmp(op, "disable") == 0) {
 		rc = tse_disable(t, o.tss, &d);
 		rc = rc ? cli_error(&o, rc, &d) : ok_line(&o, "disabled");

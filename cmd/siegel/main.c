@@ -30,6 +30,8 @@ static const char usage[] =
 	"  tse selftest  self test (logged)\n"
 	"  tse disable   disableSecureElement; needs admin\n"
 	"  tse list      list the TSS of the data directory\n"
+	"  tse csr [--out FILE]   certificate request for the TSS key (only before the first log)\n"
+	"  tse import-cert FILE   use a CA-issued chain (PEM: leaf, intermediate, root)\n"
 	"\n"
 	"  tse export|restore|delete-exported|serials|cert   export and backup (TR-03151 5)\n"
 	"  verify-export FILE.tar [--json] [--trust ROOT.pem]  check a TSE export of any vendor\n"

@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "cert/cert.h"
 #include "csp/csp.h"
@@ -862,6 +864,21 @@ static enum logmsg_role role_of(const char *user)
 	return LOGMSG_ROLE_UNKNOWN;
 }
 
+/* Ends a session: a logOut log (cause 0 user, 1 timeout), then the flag. */
+static int log_out_user(struct tse *t, struct tss_row *r, const char *user, int cause_timeout,
+	struct siegel_diag *d)
+{
+	struct siegel_buf sd;
+	siegel_buf_init(&sd);
+	logmsg_sys_log_out(&sd, user, cause_timeout);
+	int rc = tss_system_log(t, r, "logOut", &sd, tss_now(t, r), d);
+	siegel_buf_free(&sd);
+	if (rc == 0)
+		rc = user_set(t, r->id, user,
+			"UPDATE users SET logged_in_until = NULL WHERE tss_id = ?2 AND user_id = ?3", 0, 0, d);
+	return rc;
+}
+
 /* Logs out users whose inactivity timeout passed (a logOut log with cause
  * timeout each). Runs inside the caller's store transaction. */
 static int expire_sessions(struct tse *t, struct tss_row *r, struct siegel_diag *d)
@@ -875,15 +892,7 @@ static int expire_sessions(struct tse *t, struct tss_row *r, struct siegel_diag 
 			return rc;
 		if (!u.logged_in || u.logged_in_until > now)
 			continue;
-		struct siegel_buf sd;
-		siegel_buf_init(&sd);
-		logmsg_sys_log_out(&sd, users[i], 1);
-		rc = tss_system_log(t, r, "logOut", &sd, now, d);
-		siegel_buf_free(&sd);
-		if (rc == 0)
-			rc = user_set(t, r->id, users[i],
-				"UPDATE users SET logged_in_until = NULL WHERE tss_id = ?2 AND user_id = ?3",
-				0, 0, d);
+		rc = log_out_user(t, r, users[i], 1, d);
 		if (rc)
 			return rc;
 	}
@@ -947,17 +956,25 @@ struct auth_args {
 	int remaining;
 };
 
+/* Prologue of every call that may sign on behalf of a user: the TSS row,
+ * it can sign, and sessions past their inactivity timeout are logged out. */
+static int user_op_begin(struct op_ctx *c, struct siegel_diag *d)
+{
+	int rc = tss_load(c->t, c->tss_id, &c->row, d);
+	if (rc == 0)
+		rc = check_can_sign(&c->row, d);
+	if (rc == 0)
+		rc = expire_sessions(c->t, &c->row, d);
+	return rc;
+}
+
 static int auth_txn(struct store *s, void *vctx, struct siegel_diag *d)
 {
 	(void)s;
 	struct op_ctx *c = vctx;
 	struct tse *t = c->t;
 	struct auth_args *a = (struct auth_args *)c->args;
-	int rc = tss_load(t, c->tss_id, &c->row, d);
-	if (rc == 0)
-		rc = check_can_sign(&c->row, d);
-	if (rc == 0)
-		rc = expire_sessions(t, &c->row, d);
+	int rc = user_op_begin(c, d);
 	if (rc)
 		return rc;
 	int64_t now = tss_now(t, &c->row);
@@ -1040,11 +1057,7 @@ static int logout_txn(struct store *s, void *vctx, struct siegel_diag *d)
 	struct op_ctx *c = vctx;
 	struct tse *t = c->t;
 	const struct auth_args *a = c->args;
-	int rc = tss_load(t, c->tss_id, &c->row, d);
-	if (rc == 0)
-		rc = check_can_sign(&c->row, d);
-	if (rc == 0)
-		rc = expire_sessions(t, &c->row, d);
+	int rc = user_op_begin(c, d);
 	if (rc)
 		return rc;
 	struct user_row u;
@@ -1055,15 +1068,7 @@ static int logout_txn(struct store *s, void *vctx, struct siegel_diag *d)
 		c->result = siegel_fail(d, SIEGEL_E_UNAUTHENTICATED, "'%s' is not logged in", a->user);
 		return 0;
 	}
-	struct siegel_buf sd;
-	siegel_buf_init(&sd);
-	logmsg_sys_log_out(&sd, a->user, 0);
-	rc = tss_system_log(t, &c->row, "logOut", &sd, tss_now(t, &c->row), d);
-	siegel_buf_free(&sd);
-	if (rc == 0)
-		rc = user_set(t, c->tss_id, a->user,
-			"UPDATE users SET logged_in_until = NULL WHERE tss_id = ?2 AND user_id = ?3", 0, 0, d);
-	return rc;
+	return log_out_user(t, &c->row, a->user, 0, d);
 }
 
 int tse_logout(struct tse *t, const char *tss_id, const char *user_id, struct siegel_diag *d)
@@ -1080,11 +1085,7 @@ static int unblock_txn(struct store *s, void *vctx, struct siegel_diag *d)
 	struct op_ctx *c = vctx;
 	struct tse *t = c->t;
 	const struct auth_args *a = c->args;
-	int rc = tss_load(t, c->tss_id, &c->row, d);
-	if (rc == 0)
-		rc = check_can_sign(&c->row, d);
-	if (rc == 0)
-		rc = expire_sessions(t, &c->row, d);
+	int rc = user_op_begin(c, d);
 	if (rc)
 		return rc;
 	struct user_row u;
@@ -1147,16 +1148,158 @@ int tse_unblock(struct tse *t, const char *tss_id, const char *user_id, const ch
 }
 
 /* ------------------------------------------------------------------ */
+/* certificates from another CA                                         */
+
+struct csr_args {
+	struct siegel_buf *out;
+};
+
+static int csr_txn(struct store *s, void *vctx, struct siegel_diag *d)
+{
+	struct op_ctx *c = vctx;
+	const struct csr_args *a = c->args;
+	int rc = tss_load(c->t, c->tss_id, &c->row, d);
+	if (rc == 0)
+		rc = check_can_sign(&c->row, d);
+	if (rc)
+		return rc;
+	if (c->row.sig_counter != 0)
+		return siegel_fail(d, SIEGEL_E_STATE,
+			"TSS '%s' has signed %llu log messages; a certificate request is possible only "
+			"before the first one", c->tss_id, (unsigned long long)c->row.sig_counter);
+	struct csp_key *key = NULL;
+	rc = tss_key(c->t, c->tss_id, c->row.alg, 0, &key, d);
+	if (rc == 0)
+		rc = cert_make_csr(a->out, key, "siegel TSE", d);
+	if (rc)
+		return rc;
+	/* The request used the key's first signature. */
+	sqlite3_stmt *st = store_stmt(s, "UPDATE tss SET sig_counter = 1 WHERE id = ? AND sig_counter = 0", d);
+	if (st == NULL)
+		return SIEGEL_E_DB;
+	sqlite3_bind_text(st, 1, c->tss_id, -1, SQLITE_STATIC);
+	rc = store_exec_stmt(s, st, d);
+	if (rc == 0 && store_changes(s) != 1)
+		rc = siegel_fail(d, SIEGEL_E_STORAGE, "signature counter changed concurrently");
+	return rc;
+}
+
+int tse_make_csr(struct tse *t, const char *tss_id, struct siegel_buf *out, struct siegel_diag *d)
+{
+	struct csr_args a = { out };
+	size_t len = out->len;
+	int rc = run_op(t, tss_id, csr_txn, &a, NULL, d);
+	if (rc)
+		out->len = len;
+	return rc;
+}
+
+struct import_args {
+	struct siegel_buf leaf, ca, root;
+	STACK_OF(X509) *chain;
+};
+
+static int import_txn(struct store *s, void *vctx, struct siegel_diag *d)
+{
+	struct op_ctx *c = vctx;
+	struct import_args *a = (struct import_args *)c->args;
+	int rc = tss_load(c->t, c->tss_id, &c->row, d);
+	if (rc == 0)
+		rc = check_can_sign(&c->row, d);
+	if (rc)
+		return rc;
+	struct csp_key *key = NULL;
+	rc = tss_key(c->t, c->tss_id, c->row.alg, 0, &key, d);
+	if (rc)
+		return rc;
+	X509 *leaf = sk_X509_value(a->chain, 0);
+	struct siegel_buf der;
+	siegel_buf_init(&der);
+	rc = cert_to_der(&der, leaf);
+	X509 *checked = NULL;
+	if (rc == 0)
+		rc = cert_check_leaf(&checked, der.data, der.len, key, d);
+	X509_free(checked);
+	siegel_buf_free(&der);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = store_stmt(s,
+		"UPDATE tss SET cert_leaf = ?, cert_ca = ?, cert_root = ? WHERE id = ?", d);
+	if (st == NULL)
+		return SIEGEL_E_DB;
+	sqlite3_bind_blob(st, 1, a->leaf.data, (int)a->leaf.len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, a->ca.data, (int)a->ca.len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, a->root.data, (int)a->root.len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->tss_id, -1, SQLITE_STATIC);
+	return store_exec_stmt(s, st, d);
+}
+
+#define TSE_MAX_CERT_BUNDLE ((size_t)256 << 10)
+
+int tse_import_cert(struct tse *t, const char *tss_id, const uint8_t *pem, size_t len,
+	struct siegel_diag *d)
+{
+	if (len > TSE_MAX_CERT_BUNDLE)
+		return siegel_fail(d, SIEGEL_E_LIMIT, "certificate bundle larger than %zu bytes",
+			TSE_MAX_CERT_BUNDLE);
+	struct import_args a;
+	memset(&a, 0, sizeof(a));
+	siegel_buf_init(&a.leaf);
+	siegel_buf_init(&a.ca);
+	siegel_buf_init(&a.root);
+	a.chain = sk_X509_new_null();
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	int rc = SIEGEL_E_NOMEM;
+	if (a.chain == NULL || bio == NULL)
+		goto out;
+	X509 *x;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(a.chain, x) <= 0) {
+			X509_free(x);
+			goto out;
+		}
+	}
+	int n = sk_X509_num(a.chain);
+	if (n != 3) {
+		rc = siegel_fail(d, SIEGEL_E_PARAM,
+			"the bundle has %d PEM certificates; give the TSS leaf, its intermediate and the root, "
+			"in this order", n);
+		goto out;
+	}
+	/* each certificate is signed by the next; the root by itself */
+	for (int i = 0; i < n; i++) {
+		X509 *cert = sk_X509_value(a.chain, i);
+		X509 *issuer = sk_X509_value(a.chain, i + 1 < n ? i + 1 : i);
+		EVP_PKEY *ik = X509_get0_pubkey(issuer);
+		if (ik == NULL || X509_verify(cert, ik) != 1) {
+			static const char *const names[] = { "leaf", "intermediate", "root" };
+			rc = siegel_fail(d, SIEGEL_E_VERIFY, "the %s certificate is not signed by the %s",
+				names[i], i + 1 < n ? names[i + 1] : "root itself");
+			goto out;
+		}
+	}
+	if ((rc = cert_to_pem(&a.leaf, sk_X509_value(a.chain, 0))) != 0 ||
+	    (rc = cert_to_pem(&a.ca, sk_X509_value(a.chain, 1))) != 0 ||
+	    (rc = cert_to_pem(&a.root, sk_X509_value(a.chain, 2))) != 0)
+		goto out;
+	rc = run_op(t, tss_id, import_txn, &a, NULL, d);
+out:
+	BIO_free(bio);
+	sk_X509_pop_free(a.chain, X509_free);
+	siegel_buf_free(&a.leaf);
+	siegel_buf_free(&a.ca);
+	siegel_buf_free(&a.root);
+	ERR_clear_error();
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* restricted functions                                                 */
 
 /* Common prologue of restricted functions: load, may sign, sessions, role. */
 static int restricted_begin(struct op_ctx *c, int timeadmin_ok, struct siegel_diag *d)
 {
-	int rc = tss_load(c->t, c->tss_id, &c->row, d);
-	if (rc == 0)
-		rc = check_can_sign(&c->row, d);
-	if (rc == 0)
-		rc = expire_sessions(c->t, &c->row, d);
+	int rc = user_op_begin(c, d);
 	if (rc)
 		return rc;
 	rc = require_role(c->t, &c->row, timeadmin_ok, d);
@@ -1465,7 +1608,8 @@ static int self_test_txn(struct store *s, void *vctx, struct siegel_diag *d)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		maxc = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	if ((uint64_t)maxc != c->row.sig_counter) {
+	/* Equal, except right after a certificate request (counter 1, no log). */
+	if ((uint64_t)maxc != c->row.sig_counter && !(maxc == 0 && c->row.sig_counter == 1)) {
 		result = 1;
 		snprintf(detail, sizeof(detail), "counter %llu but last stored log %lld",
 			(unsigned long long)c->row.sig_counter, (long long)maxc);
@@ -1545,6 +1689,7 @@ struct tx_args {
 	const char *process_type;
 	const uint8_t *pd;
 	size_t pd_len;
+	const struct tse_tx_hook *hook; /* optional (tse_tx_hooked) */
 };
 
 static int tx_txn(struct store *s, void *vctx, struct siegel_diag *d)
@@ -1553,6 +1698,14 @@ static int tx_txn(struct store *s, void *vctx, struct siegel_diag *d)
 	struct tse *t = c->t;
 	const struct tx_args *a = c->args;
 	struct tse_tx_result *out = c->out;
+	uint64_t hook_number = a->number;
+	if (a->hook != NULL && a->hook->before != NULL) {
+		int hr = a->hook->before(a->hook->ctx, s, &hook_number, d);
+		if (hr == TSE_HOOK_DONE)
+			return 0;
+		if (hr)
+			return hr;
+	}
 	int rc = tss_load(t, c->tss_id, &c->row, d);
 	if (rc == 0)
 		rc = check_initialized(t, &c->row, 1, d);
@@ -1579,7 +1732,7 @@ static int tx_txn(struct store *s, void *vctx, struct siegel_diag *d)
 				c->row.max_open_tx);
 		number = c->row.tx_counter + 1;
 	} else {
-		number = a->number;
+		number = hook_number;
 		st = store_stmt(s,
 			"SELECT client_id, state, start_time FROM transactions WHERE tss_id = ? AND number = ?",
 			d);
@@ -1697,6 +1850,8 @@ static int tx_txn(struct store *s, void *vctx, struct siegel_diag *d)
 			rc = logmsg_qr_code(&out->qr, &back, start_time, 0, key->pub, key->pub_len);
 	}
 	logmsg_clear(&back);
+	if (rc == 0 && a->hook != NULL && a->hook->after != NULL)
+		rc = a->hook->after(a->hook->ctx, s, out, d);
 	return rc;
 }
 
@@ -1715,7 +1870,7 @@ static int tx_run(struct tse *t, const char *tss_id, const struct tx_args *a,
 			"processData has %zu bytes, the limit is %zu", a->pd_len, t->cfg.max_process_data);
 	if (a->pd_len > 0 && a->pd == NULL)
 		return SIEGEL_E_INVAL;
-	if (a->op != TX_START && a->number == 0)
+	if (a->op != TX_START && a->number == 0 && a->hook == NULL)
 		return siegel_fail(d, SIEGEL_E_NO_TRANSACTION, "transaction number 0 does not exist");
 	siegel_buf_reset(&out->log);
 	siegel_buf_reset(&out->qr);
@@ -1730,7 +1885,7 @@ static int tx_run(struct tse *t, const char *tss_id, const struct tx_args *a,
 int tse_start(struct tse *t, const char *tss_id, const char *client_id, const char *process_type,
 	const uint8_t *process_data, size_t pd_len, struct tse_tx_result *out, struct siegel_diag *d)
 {
-	struct tx_args a = { TX_START, client_id, 0, process_type, process_data, pd_len };
+	struct tx_args a = { TX_START, client_id, 0, process_type, process_data, pd_len, NULL };
 	return tx_run(t, tss_id, &a, out, d);
 }
 
@@ -1738,7 +1893,7 @@ int tse_update(struct tse *t, const char *tss_id, const char *client_id, uint64_
 	const char *process_type, const uint8_t *process_data, size_t pd_len,
 	struct tse_tx_result *out, struct siegel_diag *d)
 {
-	struct tx_args a = { TX_UPDATE, client_id, tx_number, process_type, process_data, pd_len };
+	struct tx_args a = { TX_UPDATE, client_id, tx_number, process_type, process_data, pd_len, NULL };
 	return tx_run(t, tss_id, &a, out, d);
 }
 
@@ -1746,7 +1901,18 @@ int tse_finish(struct tse *t, const char *tss_id, const char *client_id, uint64_
 	const char *process_type, const uint8_t *process_data, size_t pd_len,
 	struct tse_tx_result *out, struct siegel_diag *d)
 {
-	struct tx_args a = { TX_FINISH, client_id, tx_number, process_type, process_data, pd_len };
+	struct tx_args a = { TX_FINISH, client_id, tx_number, process_type, process_data, pd_len, NULL };
+	return tx_run(t, tss_id, &a, out, d);
+}
+
+int tse_tx_hooked(struct tse *t, const char *tss_id, enum tse_tx_op op, const char *client_id,
+	uint64_t tx_number, const char *process_type, const uint8_t *process_data, size_t pd_len,
+	const struct tse_tx_hook *hook, struct tse_tx_result *out, struct siegel_diag *d)
+{
+	if (op != TSE_TX_START && op != TSE_TX_UPDATE && op != TSE_TX_FINISH)
+		return siegel_fail(d, SIEGEL_E_INVAL, "unknown transaction operation");
+	struct tx_args a = { (enum tx_op)op, client_id, tx_number, process_type, process_data, pd_len,
+		hook };
 	return tx_run(t, tss_id, &a, out, d);
 }
 

@@ -84,6 +84,17 @@ int tse_tss_info(struct tse *t, const char *tss_id, struct tse_tss_info *out,
 int tse_tss_list(struct tse *t, void (*fn)(void *ctx, const char *tss_id), void *ctx,
 	struct siegel_diag *d) SIEGEL_WUR;
 
+/* A PKCS#10 request for the TSS key (PEM appended to out), for a CA of the
+ * operator's choice. Signing it is the key's first signature (counter 1, as
+ * TR-03151-1 2.1.4 allows), so it is possible only before the first log. */
+int tse_make_csr(struct tse *t, const char *tss_id, struct siegel_buf *out,
+	struct siegel_diag *d) SIEGEL_WUR;
+/* Replaces the test-CA chain by a CA-issued one: a PEM bundle with the leaf
+ * for the TSS key first, then its intermediate and root. The leaf must hold
+ * the TSS key; each certificate must be signed by the next. */
+int tse_import_cert(struct tse *t, const char *tss_id, const uint8_t *pem, size_t len,
+	struct siegel_diag *d) SIEGEL_WUR;
+
 /* ---- users (TR-03151 4.2: roles admin and timeAdmin) ---- */
 #define TSE_USER_ADMIN "admin"
 #define TSE_USER_TIMEADMIN "timeAdmin"
@@ -142,6 +153,28 @@ int tse_update(struct tse *t, const char *tss_id, const char *client_id, uint64_
 int tse_finish(struct tse *t, const char *tss_id, const char *client_id, uint64_t tx_number,
 	const char *process_type, const uint8_t *process_data, size_t pd_len,
 	struct tse_tx_result *out, struct siegel_diag *d) SIEGEL_WUR;
+
+/* ---- transactions with an idempotency hook (the HTTP layer) ----
+ * The hook runs inside the store transaction of the call, so what it reads
+ * and writes commits together with the signature or not at all. */
+enum tse_tx_op { TSE_TX_START = 0, TSE_TX_UPDATE = 1, TSE_TX_FINISH = 2 };
+#define TSE_HOOK_DONE 1
+struct store;
+struct tse_tx_hook {
+	/* First, before anything is read or signed. May set *tx_number (update,
+	 * finish). Returns 0 to go on, TSE_HOOK_DONE to end the call successfully
+	 * without signing (out stays empty), or an error (nothing changes). */
+	int (*before)(void *ctx, struct store *s, uint64_t *tx_number, struct siegel_diag *d);
+	/* After the log is stored and out is complete; an error undoes the call. */
+	int (*after)(void *ctx, struct store *s, const struct tse_tx_result *out,
+		struct siegel_diag *d);
+	void *ctx;
+};
+/* tse_start/update/finish with a hook (may be NULL); with a hook, tx_number
+ * may be 0 for update/finish when the hook's before sets it. */
+int tse_tx_hooked(struct tse *t, const char *tss_id, enum tse_tx_op op, const char *client_id,
+	uint64_t tx_number, const char *process_type, const uint8_t *process_data, size_t pd_len,
+	const struct tse_tx_hook *hook, struct tse_tx_result *out, struct siegel_diag *d) SIEGEL_WUR;
 
 struct tse_open_tx {
 	uint64_t number;
