@@ -134,8 +134,10 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-	snprintf(tok, sizeof(tok), "%s/tokens", dir);
+	if (siegel_path_join(conf, sizeof(conf), dir, "softhsm2.conf") != 0)
+		abort();
+	if (siegel_path_join(tok, sizeof(tok), dir, "tokens") != 0)
+		abort();
 	int rc = 1;
 	struct csp_p11 *p = NULL;
 	struct csp_key k = { 0 };

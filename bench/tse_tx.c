@@ -41,7 +41,8 @@ static double sign_rate(const char *data, double secs)
 	uint8_t *pin = NULL;
 	size_t pin_len = 0;
 	char path[512];
-	snprintf(path, sizeof(path), "%s/token.pin", data);
+	if (siegel_path_join(path, sizeof(path), data, "token.pin") != 0)
+		abort();
 	if (siegel_read_file(&pin, &pin_len, path, 64, &d) != 0)
 		return 0;
 	struct csp_p11_config pc = { .module_path = csp_softhsm_default_module(),
@@ -76,7 +77,8 @@ static double sign_rate(const char *data, double secs)
 static double commit_rate(const char *dir, double secs)
 {
 	char path[512];
-	snprintf(path, sizeof(path), "%s/bare.db", dir);
+	if (siegel_path_join(path, sizeof(path), dir, "bare.db") != 0)
+		abort();
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_open(path, &db) != SQLITE_OK ||
@@ -145,8 +147,10 @@ int main(int argc, char **argv)
 	t_alarm((int)(secs * 4) + 120);
 	const char *dir = t_tmpdir();
 	char data[512], ntp_dir[512], ntp[64], conf[600];
-	snprintf(data, sizeof(data), "%s/data", dir);
-	snprintf(ntp_dir, sizeof(ntp_dir), "%s/ntp", dir);
+	if (siegel_path_join(data, sizeof(data), dir, "data") != 0)
+		abort();
+	if (siegel_path_join(ntp_dir, sizeof(ntp_dir), dir, "ntp") != 0)
+		abort();
 	int port = t_free_port(1);
 	snprintf(ntp, sizeof(ntp), "127.0.0.1:%d", port);
 	if (t_chrony_start(ntp_dir, port, (int)(secs * 4) + 100) != 0 || t_ntp_wait_ready(ntp, 15000) != 0)

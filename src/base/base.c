@@ -531,6 +531,12 @@ int siegel_mkdir_p(const char *path, int mode)
 	return rc;
 }
 
+int siegel_path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= cap ? SIEGEL_E_LIMIT : 0;
+}
+
 /* ---- clock ---- */
 
 static int64_t sys_now(void *ctx)

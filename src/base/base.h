@@ -125,6 +125,8 @@ int siegel_read_file(uint8_t **out, size_t *out_len, const char *path, size_t ma
 int siegel_write_file_atomic(const char *path, const void *data, size_t len, int mode,
 	struct siegel_diag *d) SIEGEL_WUR;
 int siegel_mkdir_p(const char *path, int mode) SIEGEL_WUR;
+/* out = dir + "/" + name; SIEGEL_E_LIMIT if it does not fit in cap. */
+int siegel_path_join(char *out, size_t cap, const char *dir, const char *name) SIEGEL_WUR;
 
 /* Clock: injectable so tests are reproducible. now returns Unix seconds (UTC)
  * of the host clock; mono returns a monotonic nanosecond count. */

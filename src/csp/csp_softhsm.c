@@ -18,7 +18,8 @@
 static int lock_token(const char *dir)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/token.lock", dir);
+	if (siegel_path_join(path, sizeof(path), dir, "token.lock") != 0)
+		return -1;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
@@ -35,8 +36,9 @@ static int lock_token(const char *dir)
 static int guard_one(const char *dir, struct siegel_diag *d)
 {
 	char obj[4096], bak[4096];
-	snprintf(obj, sizeof(obj), "%s/token.object", dir);
-	snprintf(bak, sizeof(bak), "%s/token.object.siegel-copy", dir);
+	if (siegel_path_join(obj, sizeof(obj), dir, "token.object") != 0 ||
+	    siegel_path_join(bak, sizeof(bak), dir, "token.object.siegel-copy") != 0)
+		return siegel_fail(d, SIEGEL_E_LIMIT, "%s: path too long", dir);
 	int lfd = lock_token(dir);
 	if (lfd < 0)
 		return siegel_fail(d, SIEGEL_E_IO, "%s: cannot lock the token: %s", dir, strerror(errno));
@@ -84,9 +86,10 @@ int csp_softhsm_guard(const char *tokendir, int *n_tokens_out, struct siegel_dia
 		if (e->d_name[0] == '.')
 			continue;
 		char dir[4096], obj[4200], bak[4200];
-		snprintf(dir, sizeof(dir), "%s/%s", tokendir, e->d_name);
-		snprintf(obj, sizeof(obj), "%s/token.object", dir);
-		snprintf(bak, sizeof(bak), "%s/token.object.siegel-copy", dir);
+		if (siegel_path_join(dir, sizeof(dir), tokendir, e->d_name) != 0 ||
+		    siegel_path_join(obj, sizeof(obj), dir, "token.object") != 0 ||
+		    siegel_path_join(bak, sizeof(bak), dir, "token.object.siegel-copy") != 0)
+			continue;
 		struct stat st;
 		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 			continue;

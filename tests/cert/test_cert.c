@@ -37,7 +37,7 @@ static void test_ca(const char *dir)
 	CHECK_OK(cert_ca_open(&ca, dir, siegel_clock_system(), &d));
 	const char *files[] = { "root.pem", "root.key", "ca.pem", "ca.key" };
 	for (int i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		CHECK(siegel_path_join(path, sizeof(path), dir, files[i]) == 0);
 		CHECK(stat(path, &st) == 0);
 		if (strstr(files[i], ".key"))
 			CHECK((st.st_mode & 0777) == 0600);
@@ -45,7 +45,8 @@ static void test_ca(const char *dir)
 	/* Reopen: the same root and intermediate are loaded, nothing rewritten. */
 	uint8_t *root1 = NULL;
 	size_t root1_len = 0;
-	snprintf(path, sizeof(path), "%s/root.pem", dir);
+	if (siegel_path_join(path, sizeof(path), dir, "root.pem") != 0)
+		abort();
 	root1 = t_read(path, &root1_len);
 	CHECK_OK(cert_ca_open(&ca2, dir, NULL, &d));
 	CHECK(X509_cmp(ca.root, ca2.root) == 0);

@@ -71,7 +71,8 @@ static int check_store(const char *data, const struct ack *acks, size_t n_acks, 
 	uint64_t *verified)
 {
 	char path[512];
-	snprintf(path, sizeof(path), "%s/siegel.db", data);
+	if (siegel_path_join(path, sizeof(path), data, "siegel.db") != 0)
+		abort();
 	sqlite3 *db = NULL;
 	int bad = 0;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
@@ -145,7 +146,8 @@ static int check_store(const char *data, const struct ack *acks, size_t n_acks, 
 static EVP_PKEY *load_pubkey(const char *data)
 {
 	char path[512];
-	snprintf(path, sizeof(path), "%s/siegel.db", data);
+	if (siegel_path_join(path, sizeof(path), data, "siegel.db") != 0)
+		abort();
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	X509 *x = NULL;
@@ -173,8 +175,10 @@ int main(void)
 	t_alarm(500);
 	const char *dir = t_tmpdir();
 	char ntp_dir[512], data[512];
-	snprintf(ntp_dir, sizeof(ntp_dir), "%s/ntp", dir);
-	snprintf(data, sizeof(data), "%s/data", dir);
+	if (siegel_path_join(ntp_dir, sizeof(ntp_dir), dir, "ntp") != 0)
+		abort();
+	if (siegel_path_join(data, sizeof(data), dir, "data") != 0)
+		abort();
 	int port = t_free_port(1);
 	snprintf(ntp_name, sizeof(ntp_name), "127.0.0.1:%d", port);
 	if (t_chrony_start(ntp_dir, port, 480) != 0 || t_ntp_wait_ready(ntp_name, 15000) != 0)

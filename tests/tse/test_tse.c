@@ -379,8 +379,10 @@ int main(void)
 	t_alarm(300);
 	const char *dir = t_tmpdir();
 	char ntp_dir[512], data[512];
-	snprintf(ntp_dir, sizeof(ntp_dir), "%s/ntp", dir);
-	snprintf(data, sizeof(data), "%s/data", dir);
+	if (siegel_path_join(ntp_dir, sizeof(ntp_dir), dir, "ntp") != 0)
+		abort();
+	if (siegel_path_join(data, sizeof(data), dir, "data") != 0)
+		abort();
 	int port = t_free_port(1);
 	snprintf(ntp_name, sizeof(ntp_name), "127.0.0.1:%d", port);
 	ntp_list[0] = ntp_name;
