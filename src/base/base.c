@@ -192,6 +192,7 @@ uint8_t *siegel_buf_steal(struct siegel_buf *b, size_t *len_out)
 {
 	if (siegel_buf_reserve(b, 0) != 0)
 		return NULL;
+	b->data[b->len] = 0; /* bytes may have been written directly (read()) */
 	uint8_t *p = b->data;
 	if (len_out)
 		*len_out = b->len;

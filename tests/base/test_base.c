@@ -69,6 +69,8 @@ int main(void)
 	size_t pl = 0;
 	CHECK_OK(siegel_read_file(&p, &pl, path, 100, NULL));
 	CHECK(pl == 5 && memcmp(p, "hello", 5) == 0);
+	CHECK(p[5] == 0); /* read files are NUL-terminated */
+	CHECK(strlen((const char *)p) == 5);
 	free(p);
 	struct siegel_diag diag;
 	CHECK_RC(siegel_read_file(&p, &pl, path, 4, &diag), SIEGEL_E_LIMIT);

@@ -292,9 +292,11 @@ static void test_time_servers(struct tse *t, const char *dir)
 	cfg.max_host_skew = -1;
 	struct tse *u = NULL;
 	CHECK_OK(tse_open(&u, &cfg, &d));
-	CHECK_RC(tse_update_time(u, id, NULL, &d), SIEGEL_E_INVALID_TIME);
-	CHECK(strstr(d.msg, "disagree") != NULL);
-	tse_close(u);
+	if (u != NULL) {
+		CHECK_RC(tse_update_time(u, id, NULL, &d), SIEGEL_E_INVALID_TIME);
+		CHECK(strstr(d.msg, "disagree") != NULL);
+		tse_close(u);
+	}
 	t_liar_stop(&li3);
 	t_liar_stop(&off);
 	t_liar_stop(&silent);
