@@ -21,7 +21,7 @@
 
 #define TARGET_FINISHED 1000
 #define MIN_KILLS 50
-#define MAX_ACKS 20000
+#define MAX_ACKS 40000
 
 struct ack {
 	char op;         /* 'S' start, 'F' finish */
@@ -211,7 +211,7 @@ int main(void)
 	int kills = 0, rounds = 0, bad_rounds = 0;
 	uint64_t verified = 0;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
-	while ((finished < TARGET_FINISHED || kills < MIN_KILLS) && rounds < 400 && n_acks < MAX_ACKS - 1000) {
+	while ((finished < TARGET_FINISHED || kills < MIN_KILLS) && rounds < 2000 && n_acks < MAX_ACKS - 1000) {
 		rounds++;
 		int fds[2];
 		if (pipe(fds) != 0)
@@ -223,10 +223,20 @@ int main(void)
 			_exit(0);
 		}
 		close(fds[1]);
-		/* Let it work for a random time, then kill it mid-flight. The
-		 * first kills come early (during start-up), later ones deeper. */
-		long us = 2000 + rand() % (kills < 10 ? 30000 : 120000);
-		sleep_us(us);
+		/* Every fourth child dies during start-up (token login, database
+		 * open); the others once they answered, at a random moment of the
+		 * transactions that follow. */
+		if (rounds % 4 == 0) {
+			sleep_us(rand() % 30000);
+		} else {
+			struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+			struct ack a;
+			if (poll(&pfd, 1, 20000) > 0 && read(fds[0], &a, sizeof(a)) == (ssize_t)sizeof(a)) {
+				acks[n_acks++] = a;
+				finished += a.op == 'F';
+			}
+			sleep_us(500 + rand() % 60000);
+		}
 		kill(c, SIGKILL);
 		waitpid(c, &st, 0);
 		if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
