@@ -25,6 +25,11 @@ static const struct opt_def opt_defs[] = {
 	OPT("--type", type), OPT("--data-text", data_text), OPT("--data-hex", data_hex),
 	OPT("--data-file", data_file), OPT("--out", out), OPT("--key-backend", key_backend),
 	OPT("--p11-module", p11_module), OPT("--max-host-skew", max_host_skew),
+	OPT("--in", in), OPT("--trust", trust), OPT("--threads", threads),
+	OPT("--tx-first", tx_first), OPT("--tx-last", tx_last),
+	OPT("--start-date", start_date), OPT("--end-date", end_date),
+	OPT("--max-records", max_records), FLAG("--incremental", incremental),
+	OPT("--format", format),
 };
 
 int cli_parse(struct cli_opts *o, int argc, char **argv)

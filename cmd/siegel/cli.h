@@ -34,6 +34,15 @@ struct cli_opts {
 	const char *ntp[CLI_MAX_NTP];
 	size_t n_ntp;
 	const char *max_host_skew;
+	/* export / restore / verify-export (cmd_tse_export.c, cmd_verify_export.c) */
+	const char *in;             /* restore: the TAR to import */
+	const char *trust;          /* verify-export/restore: trust anchor PEM */
+	const char *threads;        /* verify-export: verification threads */
+	const char *tx_first, *tx_last;   /* export: transaction number range */
+	const char *start_date, *end_date; /* export: time range (unix s or ISO 8601 UTC) */
+	const char *max_records;    /* export: maximumNumberRecords */
+	int incremental;            /* export: everything since the previous export */
+	const char *format;         /* cert: pem (default) | tar */
 	const char *pos[CLI_MAX_POS];
 	size_t n_pos;
 };

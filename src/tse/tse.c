@@ -1296,22 +1296,46 @@ out:
 /* ------------------------------------------------------------------ */
 /* restricted functions                                                 */
 
-/* Common prologue of restricted functions: load, may sign, sessions, role. */
-static int restricted_begin(struct op_ctx *c, int timeadmin_ok, struct siegel_diag *d)
+/* The state a function that signs on behalf of the cash register needs. */
+static int check_initialized(struct tse *t, const struct tss_row *r, int need_time,
+	struct siegel_diag *d)
+{
+	if (strcmp(r->state, "DISABLED") == 0)
+		return siegel_fail(d, SIEGEL_E_SE_DISABLED, "TSS '%s' is disabled", r->id);
+	if (strcmp(r->state, "INITIALIZED") != 0)
+		return siegel_fail(d, SIEGEL_E_SE_NOT_INITIALIZED, "TSS '%s' is not initialized (state %s)",
+			r->id, r->state);
+	if (need_time && !tss_time_set(t, r))
+		return siegel_fail(d, SIEGEL_E_TIME_NOT_SET,
+			"the time of TSS '%s' is not set: run updateTime (time servers) first", r->id);
+	return 0;
+}
+
+#define NEED_NOTHING (-1) /* initialize itself */
+#define NEED_INIT 0
+#define NEED_INIT_TIME 1
+
+/* Common prologue of restricted functions: load, may sign, sessions, role,
+ * and (need >= 0) the TSS initialized, (need 1) with its time set. Errors
+ * found after sessions were expired go to c->result so the logOut logs
+ * commit. */
+static int restricted_begin(struct op_ctx *c, int timeadmin_ok, int need, struct siegel_diag *d)
 {
 	int rc = user_op_begin(c, d);
 	if (rc)
 		return rc;
 	rc = require_role(c->t, &c->row, timeadmin_ok, d);
+	if (rc == 0 && need >= 0)
+		rc = check_initialized(c->t, &c->row, need, d);
 	if (rc)
-		c->result = rc; /* commit the timeout logouts, fail the call */
+		c->result = rc;
 	return 0;
 }
 
 static int initialize_txn(struct store *s, void *vctx, struct siegel_diag *d)
 {
 	struct op_ctx *c = vctx;
-	int rc = restricted_begin(c, 0, d);
+	int rc = restricted_begin(c, 0, NEED_NOTHING, d);
 	if (rc || c->result)
 		return rc;
 	if (strcmp(c->row.state, "INITIALIZED") == 0) {
@@ -1352,21 +1376,6 @@ int tse_initialize(struct tse *t, const char *tss_id, const char *description,
 	return run_op(t, tss_id, initialize_txn, description, NULL, d);
 }
 
-/* The state a function that signs on behalf of the cash register needs. */
-static int check_initialized(struct tse *t, const struct tss_row *r, int need_time,
-	struct siegel_diag *d)
-{
-	if (strcmp(r->state, "DISABLED") == 0)
-		return siegel_fail(d, SIEGEL_E_SE_DISABLED, "TSS '%s' is disabled", r->id);
-	if (strcmp(r->state, "INITIALIZED") != 0)
-		return siegel_fail(d, SIEGEL_E_SE_NOT_INITIALIZED, "TSS '%s' is not initialized (state %s)",
-			r->id, r->state);
-	if (need_time && !tss_time_set(t, r))
-		return siegel_fail(d, SIEGEL_E_TIME_NOT_SET,
-			"the time of TSS '%s' is not set: run updateTime (time servers) first", r->id);
-	return 0;
-}
-
 struct time_args {
 	struct sntp_sample sample;
 	int64_t host_at_sample;
@@ -1377,13 +1386,9 @@ static int update_time_txn(struct store *s, void *vctx, struct siegel_diag *d)
 	struct op_ctx *c = vctx;
 	struct tse *t = c->t;
 	const struct time_args *a = c->args;
-	int rc = restricted_begin(c, 1, d);
+	int rc = restricted_begin(c, 1, NEED_INIT, d);
 	if (rc || c->result)
 		return rc;
-	if ((rc = check_initialized(t, &c->row, 0, d)) != 0) {
-		c->result = rc;
-		return 0;
-	}
 	/* The new TSE time, as of now. */
 	int64_t host = host_now(t);
 	int64_t after = a->sample.unix_sec + (host - a->host_at_sample);
@@ -1478,13 +1483,9 @@ static int client_txn(struct store *s, void *vctx, struct siegel_diag *d)
 	struct op_ctx *c = vctx;
 	struct tse *t = c->t;
 	const struct client_args *a = c->args;
-	int rc = restricted_begin(c, 0, d);
+	int rc = restricted_begin(c, 0, NEED_INIT, d);
 	if (rc || c->result)
 		return rc;
-	if ((rc = check_initialized(t, &c->row, 0, d)) != 0) {
-		c->result = rc;
-		return 0;
-	}
 	sqlite3_stmt *st = store_stmt(s,
 		"SELECT state FROM clients WHERE tss_id = ? AND client_id = ?", d);
 	if (st == NULL)
@@ -1552,13 +1553,9 @@ int tse_deregister_client(struct tse *t, const char *tss_id, const char *client_
 static int disable_txn(struct store *s, void *vctx, struct siegel_diag *d)
 {
 	struct op_ctx *c = vctx;
-	int rc = restricted_begin(c, 0, d);
+	int rc = restricted_begin(c, 0, NEED_INIT_TIME, d);
 	if (rc || c->result)
 		return rc;
-	if ((rc = check_initialized(c->t, &c->row, 1, d)) != 0) {
-		c->result = rc;
-		return 0;
-	}
 	int64_t now = tss_now(c->t, &c->row);
 	struct siegel_buf sd;
 	siegel_buf_init(&sd);
@@ -1982,5 +1979,55 @@ int tse_last_log(struct tse *t, const char *tss_id, uint8_t **der_out, size_t *l
 	store_lock(t->store);
 	int rc = last_log_locked(t, tss_id, der_out, len_out, d);
 	store_unlock(t->store);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* deleteStoredData                                                     */
+
+static int delete_exported_txn(struct store *s, void *vctx, struct siegel_diag *d)
+{
+	struct op_ctx *c = vctx;
+	int rc = restricted_begin(c, 0, NEED_NOTHING, d);
+	if (rc || c->result)
+		return rc;
+	sqlite3_stmt *st = store_stmt(s,
+		"SELECT count(*), coalesce(sum(exported), 0) FROM logs WHERE tss_id = ?", d);
+	if (st == NULL)
+		return SIEGEL_E_DB;
+	sqlite3_bind_text(st, 1, c->tss_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return store_fail(s, d, "counting logs");
+	}
+	int64_t total = sqlite3_column_int64(st, 0), exported = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	if (total == 0) {
+		c->result = siegel_fail(d, SIEGEL_E_NO_DATA, "TSS '%s' has no stored logs", c->tss_id);
+		return 0;
+	}
+	if (exported == 0) {
+		c->result = siegel_fail(d, SIEGEL_E_UNEXPORTED,
+			"none of the %lld stored logs of TSS '%s' has been exported; export first",
+			(long long)total, c->tss_id);
+		return 0;
+	}
+	st = store_stmt(s, "DELETE FROM logs WHERE tss_id = ? AND exported = 1", d);
+	if (st == NULL)
+		return SIEGEL_E_DB;
+	sqlite3_bind_text(st, 1, c->tss_id, -1, SQLITE_STATIC);
+	rc = store_exec_stmt(s, st, d);
+	if (rc == 0 && c->out != NULL)
+		*(uint64_t *)c->out = (uint64_t)store_changes(s);
+	return rc;
+}
+
+int tse_delete_exported(struct tse *t, const char *tss_id, uint64_t *deleted_out,
+	struct siegel_diag *d)
+{
+	uint64_t n = 0;
+	int rc = run_op(t, tss_id, delete_exported_txn, NULL, &n, d);
+	if (deleted_out != NULL)
+		*deleted_out = rc == 0 ? n : 0;
 	return rc;
 }

@@ -194,6 +194,14 @@ int tse_last_log(struct tse *t, const char *tss_id, uint8_t **der_out, size_t *l
 int tse_check_client_id(const char *client_id, struct siegel_diag *d) SIEGEL_WUR;
 int tse_check_tss_id(const char *tss_id, struct siegel_diag *d) SIEGEL_WUR;
 
+/* deleteStoredData (TR-03151 v1.0.1): deletes the log messages that have
+ * been exported (marked by src/export) and keeps every other one; needs
+ * admin. deleted_out (optional) gets the number deleted. When nothing was
+ * exported yet but logs exist: ErrorUnexportedStoredData, nothing deleted;
+ * no logs at all: ErrorNoDataAvailable. */
+int tse_delete_exported(struct tse *t, const char *tss_id, uint64_t *deleted_out,
+	struct siegel_diag *d) SIEGEL_WUR;
+
 /* The store, for export and tests (borrowed). */
 struct store *tse_store(struct tse *t);
 
