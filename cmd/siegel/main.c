@@ -30,16 +30,27 @@ static const char usage[] =
 	"  tse selftest  self test (logged)\n"
 	"  tse disable   disableSecureElement; needs admin\n"
 	"  tse list      list the TSS of the data directory\n"
+	"  tse export    export TAR (TR-03151 5): --out FILE.tar [--tx N [--client ID]]\n"
+	"                [--tx-first N --tx-last N] [--start-date D --end-date D] [--client ID]\n"
+	"                [--max-records N] [--incremental]; no login needed, also after disable\n"
+	"  tse restore   restoreFromBackup: --in FILE.tar [--trust ROOT.pem] into an empty data\n"
+	"                directory (read-only archive TSS, after every check passed)\n"
+	"  tse delete-exported  deleteStoredData: delete exported logs; needs admin\n"
+	"  tse serials   exportSerialNumbers (TR-03151 App. D, hex or DER to --out FILE)\n"
+	"  tse cert      getLogMessageCertificate: the chain as PEM [--format tar] [--out FILE]\n"
+	"  verify-export FILE.tar [--json] [--trust ROOT.pem] [--threads N]\n"
+	"                check any vendor's export TAR (exit 0 ok, 1 failed, 2 not a TAR)\n"
 	"  tse csr [--out FILE]   certificate request for the TSS key (only before the first log)\n"
 	"  tse import-cert FILE   use a CA-issued chain (PEM: leaf, intermediate, root)\n"
 	"\n"
-	"  tse export|restore|delete-exported|serials|cert   export and backup (TR-03151 5)\n"
-	"  verify-export FILE.tar [--json] [--trust ROOT.pem]  check a TSE export of any vendor\n"
 	"  serve [--config FILE]   the TSE as an HTTPS REST service\n"
 	"  tenant add|list|rotate-secret   API credentials of the service\n"
 	"  verify FILE [DATAFILE] [--report OUT.xml]   verify PDF and CMS signatures (verifyBatch)\n"
 	"  extend-report -r REPORT.xml   add algorithm suitability to a report\n"
 	"  store add CERT          add a certificate to the qualified certificate store\n"
+	"  sign file|batch FILE|DIR...   batch signing (PAdES for PDF, CAdES .p7s otherwise)\n"
+	"  sign route run NAME --config FILE   run a directory route\n"
+	"  sign job status|abort ID|NUMBER     a signing job\n"
 	"\n"
 	"common options:\n"
 	"  --data DIR        data directory (default ./data; env SIEGEL_DATA)\n"
@@ -80,6 +91,7 @@ int main(int argc, char **argv)
 		{ "verify", cmd_verify },
 		{ "extend-report", cmd_extend_report },
 		{ "store", cmd_store },
+		{ "sign", cmd_sign },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
