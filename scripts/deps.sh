@@ -9,6 +9,7 @@ pkgs=(
   softhsm2 opensc chrony
   libmicrohttpd-dev libgnutls28-dev gnutls-bin libqpdf-dev qpdf libxml2-dev libxslt1-dev
   zlib1g-dev libcurl4-openssl-dev curl poppler-utils xsltproc libxml2-utils
+  chromium
 )
 
 missing=()
