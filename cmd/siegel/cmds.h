@@ -17,5 +17,7 @@ int cmd_tenant(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_extend_report(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+/* siegel sign file|batch|route run|job status|job abort (cmd_sign.c) */
+int cmd_sign(int argc, char **argv);
 
 #endif

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 		{ "verify", cmd_verify },
 		{ "extend-report", cmd_extend_report },
 		{ "store", cmd_store },
+		{ "sign", cmd_sign },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)

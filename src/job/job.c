@@ -1,0 +1,939 @@
+/* job: Stapelsignatur (TR-03114) with all-or-nothing publication, see job.h. */
+#include "job/job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/obj_mac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include "alg/alg.h"
+#include "csp/csp.h"
+#include "der/der.h"
+#include "store/store.h"
+
+#define JOB_PATH_MAX 4096
+#define JOB_BAD_HANDLE 0x7fff0bad /* test hook: an object handle no token has */
+
+static const char *const state_names[] = { "CONFIRMED", "RUNNING", "DONE", "FAILED", "ABORTED" };
+
+const char *job_state_name(enum job_state s)
+{
+	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "?";
+}
+
+static int64_t job_now(const struct job_config *cfg)
+{
+	const struct siegel_clock *c = cfg->clock ? cfg->clock : siegel_clock_system();
+	return c->now(c->ctx);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* "Dokument1.pdf" + ".signiert" -> "Dokument1.signiert.pdf" (fideAS naming). */
+static char *pdf_out_name(const char *name, const char *infix)
+{
+	const char *dot = strrchr(name, '.');
+	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+	size_t n = strlen(name) + strlen(infix) + 1;
+	char *s = malloc(n);
+	if (s != NULL)
+		snprintf(s, n, "%.*s%s%s", (int)stem, name, infix, name + stem);
+	return s;
+}
+
+static char *cms_out_name(const char *name)
+{
+	size_t n = strlen(name) + 5;
+	char *s = malloc(n);
+	if (s != NULL)
+		snprintf(s, n, "%s.p7s", name);
+	return s;
+}
+
+/* ---- store helpers ---- */
+
+struct sqlp {
+	char t;               /* 'i' int, 's' text, 'b' blob, 'n' null */
+	int64_t i;
+	const char *s;
+	const void *b;
+	size_t bl;
+};
+
+static int bind_all(sqlite3_stmt *st, const struct sqlp *ps, int n)
+{
+	for (int k = 0; k < n; k++) {
+		int r = SQLITE_OK;
+		switch (ps[k].t) {
+		case 'i': r = sqlite3_bind_int64(st, k + 1, ps[k].i); break;
+		case 's': r = sqlite3_bind_text(st, k + 1, ps[k].s, -1, SQLITE_TRANSIENT); break;
+		case 'b': r = sqlite3_bind_blob(st, k + 1, ps[k].b, (int)ps[k].bl, SQLITE_TRANSIENT); break;
+		default: r = sqlite3_bind_null(st, k + 1); break;
+		}
+		if (r != SQLITE_OK)
+			return SIEGEL_E_DB;
+	}
+	return 0;
+}
+
+struct exec_ctx {
+	const char *sql;
+	const struct sqlp *ps;
+	int n;
+	int64_t rowid;
+};
+
+static int exec_fn(struct store *s, void *ctx, struct siegel_diag *d)
+{
+	struct exec_ctx *e = ctx;
+	sqlite3_stmt *st = store_stmt(s, e->sql, d);
+	if (st == NULL)
+		return SIEGEL_E_DB;
+	if (bind_all(st, e->ps, e->n) != 0)
+		return store_fail(s, d, "bind");
+	int rc = store_exec_stmt(s, st, d);
+	if (rc == 0)
+		e->rowid = sqlite3_last_insert_rowid(store_db(s));
+	return rc;
+}
+
+static int db_exec(struct store *s, const char *sql, const struct sqlp *ps, int n,
+	struct siegel_diag *d)
+{
+	struct exec_ctx e = { sql, ps, n, 0 };
+	return store_txn(s, exec_fn, &e, d);
+}
+
+/* ---- audit trail ---- */
+
+struct audit_rec {
+	int64_t seq, job_id, at;
+	const char *number, *route, *doc_name, *key_id, *result;
+	const uint8_t *doc_sha256;    /* NULL or 32 bytes */
+	const uint8_t *prev;          /* 32 bytes */
+};
+
+/* The signed encoding of one entry: DER SEQUENCE of its fields. */
+static void audit_encode(struct siegel_buf *b, const struct audit_rec *r)
+{
+	size_t m = der_begin(b, 0x30);
+	der_put_uint(b, 0x02, (uint64_t)r->seq);
+	der_put_uint(b, 0x02, (uint64_t)r->job_id);
+	der_put_tlv(b, 0x0c, r->number, strlen(r->number));
+	der_put_tlv(b, 0x0c, r->route, strlen(r->route));
+	der_put_tlv(b, 0x0c, r->doc_name ? r->doc_name : "", r->doc_name ? strlen(r->doc_name) : 0);
+	der_put_tlv(b, 0x04, r->doc_sha256, r->doc_sha256 ? 32 : 0);
+	der_put_tlv(b, 0x0c, r->key_id, strlen(r->key_id));
+	der_put_uint(b, 0x02, (uint64_t)(r->at < 0 ? 0 : r->at));
+	der_put_tlv(b, 0x0c, r->result, strlen(r->result));
+	der_put_tlv(b, 0x04, r->prev, 32);
+	der_end(b, m);
+}
+
+struct audit_ctx {
+	struct audit_rec r;
+	struct csp_key *key;
+};
+
+static int audit_fn(struct store *s, void *ctx, struct siegel_diag *d)
+{
+	struct audit_ctx *a = ctx;
+	uint8_t prev[32] = { 0 };
+	int64_t last = 0;
+	sqlite3_stmt *st = store_stmt(s, "SELECT seq, hash FROM sign_audit ORDER BY seq DESC LIMIT 1",
+		d);
+	if (st == NULL)
+		return SIEGEL_E_DB;
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		last = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_bytes(st, 1) != 32) {
+			sqlite3_reset(st);
+			return siegel_fail(d, SIEGEL_E_STATE, "audit trail: entry %lld has no hash",
+				(long long)last);
+		}
+		memcpy(prev, sqlite3_column_blob(st, 1), 32);
+	} else if (r != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return store_fail(s, d, "audit trail: last entry");
+	}
+	sqlite3_reset(st);
+	a->r.seq = last + 1;
+	a->r.prev = prev;
+	struct siegel_buf enc;
+	siegel_buf_init(&enc);
+	audit_encode(&enc, &a->r);
+	if (enc.err) {
+		siegel_buf_free(&enc);
+		return SIEGEL_E_NOMEM;
+	}
+	uint8_t h[32], sig[ALG_MAX_SIG];
+	size_t sl = 0;
+	SHA256(enc.data, enc.len, h);
+	int rc = csp_sign(a->key, sig, &sl, enc.data, enc.len);
+	siegel_buf_free(&enc);
+	if (rc)
+		return siegel_fail(d, rc, "audit trail: signing entry %lld failed", (long long)a->r.seq);
+	struct sqlp ps[] = {
+		{ 'i', a->r.seq, 0, 0, 0 }, { 'i', a->r.job_id, 0, 0, 0 },
+		{ 's', 0, a->r.number, 0, 0 }, { 's', 0, a->r.route, 0, 0 },
+		{ a->r.doc_name ? 's' : 'n', 0, a->r.doc_name, 0, 0 },
+		{ a->r.doc_sha256 ? 'b' : 'n', 0, 0, a->r.doc_sha256, 32 },
+		{ 's', 0, a->r.key_id, 0, 0 }, { 'i', a->r.at, 0, 0, 0 },
+		{ 's', 0, a->r.result, 0, 0 }, { 'b', 0, 0, prev, 32 }, { 'b', 0, 0, h, 32 },
+		{ 'b', 0, 0, sig, sl },
+	};
+	struct exec_ctx e = { "INSERT INTO sign_audit (seq, job_id, job_number, route, doc_name, "
+		"doc_sha256, key_id, at, result, prev_hash, hash, sig) VALUES "
+		"(?,?,?,?,?,?,?,?,?,?,?,?)", ps, 12, 0 };
+	return exec_fn(s, &e, d);
+}
+
+static int audit_append(const struct job_config *cfg, const struct job *j, const char *key_id,
+	const struct job_doc *doc, const char *result, struct siegel_diag *d)
+{
+	if (cfg->store == NULL)
+		return 0;
+	if (cfg->audit_key == NULL)
+		return siegel_fail(d, SIEGEL_E_INVAL, "audit trail: no audit key configured");
+	struct audit_ctx a;
+	memset(&a, 0, sizeof(a));
+	a.key = cfg->audit_key;
+	a.r.job_id = j->id;
+	a.r.number = j->number;
+	a.r.route = cfg->route ? cfg->route : "cli";
+	a.r.doc_name = doc ? doc->name : NULL;
+	a.r.doc_sha256 = doc ? doc->sha256 : NULL;
+	a.r.key_id = key_id ? key_id : "";
+	a.r.at = job_now(cfg);
+	a.r.result = result;
+	return store_txn(cfg->store, audit_fn, &a, d);
+}
+
+int job_audit_verify(size_t *n_out, struct store *s, EVP_PKEY *pub, struct siegel_diag *d)
+{
+	uint8_t point[ALG_MAX_PUB];
+	size_t pl = 0;
+	int curve = 0;
+	if (alg_point_from_pkey(point, &pl, &curve, pub) != 0 || alg_by_curve_nid(curve) == NULL)
+		return siegel_fail(d, SIEGEL_E_INVAL, "audit verify: the audit key is not a usable EC key");
+	int hash_nid = alg_by_curve_nid(curve)->hash_nid;
+	store_lock(s);
+	sqlite3_stmt *st = store_stmt(s, "SELECT seq, job_id, job_number, route, doc_name, doc_sha256, "
+		"key_id, at, result, prev_hash, hash, sig FROM sign_audit ORDER BY seq", d);
+	if (st == NULL) {
+		store_unlock(s);
+		return SIEGEL_E_DB;
+	}
+	uint8_t prev[32] = { 0 };
+	int64_t want = 1;
+	int rc = 0;
+	struct siegel_buf enc;
+	siegel_buf_init(&enc);
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_rec a;
+		memset(&a, 0, sizeof(a));
+		a.seq = sqlite3_column_int64(st, 0);
+		if (a.seq != want) {
+			rc = siegel_fail(d, SIEGEL_E_VERIFY, "audit trail: gap, entry %lld follows %lld",
+				(long long)a.seq, (long long)(want - 1));
+			break;
+		}
+		a.job_id = sqlite3_column_int64(st, 1);
+		a.number = (const char *)sqlite3_column_text(st, 2);
+		a.route = (const char *)sqlite3_column_text(st, 3);
+		a.doc_name = (const char *)sqlite3_column_text(st, 4);
+		a.doc_sha256 = sqlite3_column_bytes(st, 5) == 32 ? sqlite3_column_blob(st, 5) : NULL;
+		a.key_id = (const char *)sqlite3_column_text(st, 6);
+		a.at = sqlite3_column_int64(st, 7);
+		a.result = (const char *)sqlite3_column_text(st, 8);
+		if (a.number == NULL || a.route == NULL || a.key_id == NULL || a.result == NULL ||
+		    sqlite3_column_bytes(st, 9) != 32 || sqlite3_column_bytes(st, 10) != 32 ||
+		    memcmp(sqlite3_column_blob(st, 9), prev, 32) != 0) {
+			rc = siegel_fail(d, SIEGEL_E_VERIFY,
+				"audit trail: entry %lld does not chain to entry %lld", (long long)a.seq,
+				(long long)(want - 1));
+			break;
+		}
+		a.prev = prev;
+		siegel_buf_reset(&enc);
+		audit_encode(&enc, &a);
+		uint8_t h[32];
+		SHA256(enc.data, enc.len, h);
+		if (enc.err || memcmp(h, sqlite3_column_blob(st, 10), 32) != 0 ||
+		    alg_verify_plain(pub, hash_nid, enc.data, enc.len, sqlite3_column_blob(st, 11),
+			    (size_t)sqlite3_column_bytes(st, 11)) != 0) {
+			rc = siegel_fail(d, SIEGEL_E_VERIFY,
+				"audit trail: entry %lld was changed (hash or signature mismatch)",
+				(long long)a.seq);
+			break;
+		}
+		memcpy(prev, h, 32);
+		want++;
+	}
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = store_fail(s, d, "audit trail: read");
+	sqlite3_reset(st);
+	store_unlock(s);
+	siegel_buf_free(&enc);
+	if (rc == 0 && n_out != NULL)
+		*n_out = (size_t)(want - 1);
+	return rc;
+}
+
+/* ---- job creation ---- */
+
+void job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	for (size_t i = 0; i < j->n_docs; i++) {
+		free(j->docs[i].path);
+		free(j->docs[i].name);
+		free(j->docs[i].out_name);
+	}
+	free(j->docs);
+	free(j);
+}
+
+void job_abort(struct job *j)
+{
+	if (j != NULL)
+		atomic_store(&j->abort_flag, 1);
+}
+
+/* TR-03114 5.4 note 16: a hash reduced to 6 characters over the SAK
+ * identity, the current time and the hashes of all documents (plus 128
+ * random bits, so two jobs of the same documents differ). */
+static void make_number(struct job *j, const struct job_config *cfg)
+{
+	static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"; /* no I, O, 0, 1 */
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	uint8_t h[32], rnd[16];
+	int64_t now = job_now(cfg);
+	const char *sid = cfg->service_id ? cfg->service_id : "siegel";
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	EVP_DigestInit_ex(mc, EVP_sha256(), NULL);
+	EVP_DigestUpdate(mc, sid, strlen(sid) + 1);
+	EVP_DigestUpdate(mc, &now, sizeof(now));
+	EVP_DigestUpdate(mc, rnd, sizeof(rnd));
+	for (size_t i = 0; i < j->n_docs; i++)
+		EVP_DigestUpdate(mc, j->docs[i].sha256, 32);
+	EVP_DigestFinal_ex(mc, h, NULL);
+	EVP_MD_CTX_free(mc);
+	for (int i = 0; i < JOB_NUMBER_LEN; i++)
+		j->number[i] = alphabet[h[i] & 31];
+	j->number[JOB_NUMBER_LEN] = 0;
+}
+
+struct record_ctx {
+	struct job *j;
+	const struct job_config *cfg;
+};
+
+static int record_fn(struct store *s, void *ctx, struct siegel_diag *d)
+{
+	struct record_ctx *r = ctx;
+	struct job *j = r->j;
+	struct sqlp ps[] = {
+		{ 's', 0, j->number, 0, 0 }, { 's', 0, r->cfg->route ? r->cfg->route : "cli", 0, 0 },
+		{ 'i', (int64_t)j->n_docs, 0, 0, 0 },
+		{ r->cfg->key_label ? 's' : 'n', 0, r->cfg->key_label, 0, 0 },
+		{ 'i', job_now(r->cfg), 0, 0, 0 },
+	};
+	struct exec_ctx e = { "INSERT INTO sign_jobs (number, route, state, n_docs, key, created_at) "
+		"VALUES (?, ?, 'CONFIRMED', ?, ?, ?)", ps, 5, 0 };
+	int rc = exec_fn(s, &e, d);
+	if (rc)
+		return rc;
+	j->id = e.rowid;
+	for (size_t i = 0; i < j->n_docs; i++) {
+		struct sqlp pd[] = {
+			{ 'i', j->id, 0, 0, 0 }, { 'i', (int64_t)i, 0, 0, 0 },
+			{ 's', 0, j->docs[i].name, 0, 0 }, { 'i', (int64_t)j->docs[i].size, 0, 0, 0 },
+			{ 'b', 0, 0, j->docs[i].sha256, 32 }, { 's', 0, j->docs[i].out_name, 0, 0 },
+		};
+		struct exec_ctx ed = { "INSERT INTO sign_job_docs (job_id, idx, name, size, sha256, "
+			"output) VALUES (?,?,?,?,?,?)", pd, 6, 0 };
+		rc = exec_fn(s, &ed, d);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int job_new(struct job **out, const char *const *paths, size_t n, const struct job_config *cfg,
+	struct siegel_diag *d)
+{
+	if (out == NULL || cfg == NULL || (n > 0 && paths == NULL))
+		return siegel_fail(d, SIEGEL_E_INVAL, "job: no documents or configuration");
+	if (n == 0)
+		return siegel_fail(d, SIEGEL_E_NO_DATA, "job: no documents to sign");
+	if (n > JOB_MAX_DOCS)
+		return siegel_fail(d, SIEGEL_E_LIMIT, "job: %zu documents, at most %d", n, JOB_MAX_DOCS);
+	const char *infix = cfg->infix ? cfg->infix : ".signiert";
+	struct job *j = calloc(1, sizeof(*j));
+	if (j == NULL || (j->docs = calloc(n, sizeof(*j->docs))) == NULL) {
+		free(j);
+		return siegel_fail(d, SIEGEL_E_NOMEM, "job: out of memory");
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct job_doc *doc = &j->docs[i];
+		j->n_docs = i + 1;
+		doc->path = strdup(paths[i]);
+		doc->name = strdup(base_name(paths[i]));
+		if (doc->path == NULL || doc->name == NULL) {
+			rc = SIEGEL_E_NOMEM;
+			break;
+		}
+		if (doc->name[0] == 0 || strlen(doc->name) > JOB_MAX_NAME) {
+			rc = siegel_fail(d, SIEGEL_E_PARAM, "job: document name \"%s\" is empty or "
+				"longer than %d bytes", paths[i], JOB_MAX_NAME);
+			break;
+		}
+		uint8_t *data = NULL;
+		size_t len = 0;
+		rc = siegel_read_file(&data, &len, doc->path, SIGN_MAX_DOC_BYTES, d);
+		if (rc)
+			break;
+		doc->size = len;
+		SHA256(data, len, doc->sha256);
+		doc->pdf = sign_is_pdf(data, len);
+		free(data);
+		int pades = cfg->format == JOB_FORMAT_PADES || (cfg->format == JOB_FORMAT_AUTO && doc->pdf);
+		if ((pades || cfg->pdf_only) && !doc->pdf) {
+			rc = siegel_fail(d, SIEGEL_E_PARAM, "job: %s is not a PDF (no %%PDF- header) and "
+				"this route signs PDF only", doc->path);
+			break;
+		}
+		doc->pdf = pades;
+		doc->out_name = pades ? pdf_out_name(doc->name, infix) : cms_out_name(doc->name);
+		if (doc->out_name == NULL)
+			rc = SIEGEL_E_NOMEM;
+		for (size_t k = 0; rc == 0 && k < i; k++)
+			if (strcmp(j->docs[k].out_name, doc->out_name) == 0 ||
+			    strcmp(j->docs[k].name, doc->name) == 0)
+				rc = siegel_fail(d, SIEGEL_E_EXISTS, "job: two documents named %s",
+					doc->name);
+	}
+	if (rc == 0) {
+		make_number(j, cfg);
+		j->state = JOB_CONFIRMED;
+		atomic_init(&j->abort_flag, 0);
+		if (cfg->store != NULL) {
+			struct record_ctx r = { j, cfg };
+			rc = store_txn(cfg->store, record_fn, &r, d);
+		}
+	}
+	if (rc) {
+		job_free(j);
+		return rc == SIEGEL_E_NOMEM ? siegel_fail(d, rc, "job: out of memory") : rc;
+	}
+	*out = j;
+	return 0;
+}
+
+/* ---- running ---- */
+
+struct raw_ctx {
+	struct sign_p11 *p;
+	struct sign_p11_key key;
+	int hash_nid, rsa_pss;
+	const char *pin;
+	size_t pin_len;
+	int corrupt;
+	int bad_handle;
+};
+
+static int raw_sign(void *ctx, uint8_t *sig, size_t *sl, size_t cap, const uint8_t *dig, size_t dl,
+	struct siegel_diag *d)
+{
+	struct raw_ctx *r = ctx;
+	struct sign_p11_key k = r->key;
+	if (r->bad_handle)
+		k.handle = JOB_BAD_HANDLE;
+	int rc = sign_p11_sign_digest(sig, sl, cap, r->p, &k, r->hash_nid, r->rsa_pss, dig, dl,
+		r->pin, r->pin_len, d);
+	if (rc == 0 && r->corrupt && *sl > 0)
+		sig[*sl - 1] ^= 0x01;
+	return rc;
+}
+
+static int abort_requested(struct job *j, const struct job_config *cfg)
+{
+	if (atomic_load(&j->abort_flag))
+		return 1;
+	if (cfg->store == NULL || j->id == 0)
+		return 0;
+	int req = 0;
+	store_lock(cfg->store);
+	sqlite3_stmt *st = store_stmt(cfg->store,
+		"SELECT abort_requested FROM sign_jobs WHERE id = ?", NULL);
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, j->id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			req = sqlite3_column_int(st, 0) != 0;
+		sqlite3_reset(st);
+	}
+	store_unlock(cfg->store);
+	return req;
+}
+
+static int set_state(struct job *j, const struct job_config *cfg, enum job_state s,
+	struct siegel_diag *d)
+{
+	j->state = s;
+	if (cfg->store == NULL || j->id == 0)
+		return 0;
+	int end = s == JOB_DONE || s == JOB_FAILED || s == JOB_ABORTED;
+	struct sqlp ps[] = {
+		{ 's', 0, job_state_name(s), 0, 0 }, { 'i', (int64_t)j->n_signed, 0, 0, 0 },
+		{ 'i', j->pin_asks, 0, 0, 0 }, { j->reason[0] ? 's' : 'n', 0, j->reason, 0, 0 },
+		{ end ? 'i' : 'n', job_now(cfg), 0, 0, 0 }, { 'i', j->id, 0, 0, 0 },
+	};
+	return db_exec(cfg->store, "UPDATE sign_jobs SET state = ?, n_signed = ?, pin_asks = ?, "
+		"reason = ?, finished_at = ? WHERE id = ?", ps, 6, d);
+}
+
+/* Writes data to dir/name with fsync (staging). */
+static int stage_write(const char *dir, const char *name, const void *data, size_t len,
+	struct siegel_diag *d)
+{
+	char path[JOB_PATH_MAX];
+	if (siegel_path_join(path, sizeof(path), dir, name) != 0)
+		return siegel_fail(d, SIEGEL_E_LIMIT, "staging path %s/%s too long", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", path, strerror(errno));
+	const uint8_t *p = data;
+	size_t off = 0;
+	int rc = 0;
+	while (off < len) {
+		ssize_t w = write(fd, p + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", path, strerror(errno));
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (rc == 0 && fsync(fd) != 0)
+		rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: fsync: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+static void staging_remove(const char *dir, const struct job *j)
+{
+	char path[JOB_PATH_MAX];
+	for (size_t i = 0; i < j->n_docs; i++) {
+		if (siegel_path_join(path, sizeof(path), dir, j->docs[i].out_name) == 0)
+			unlink(path);
+		if (siegel_path_join(path, sizeof(path), dir, j->docs[i].name) == 0)
+			unlink(path);
+	}
+	rmdir(dir);
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* Moves every staged file into the outbox without replacing anything; on a
+ * failure the ones already moved are taken back out. */
+static int publish(const char *staging, const char *outbox, struct job *j, int with_originals,
+	struct siegel_diag *d)
+{
+	size_t n_names = j->n_docs * (with_originals ? 2 : 1);
+	const char **names = calloc(n_names ? n_names : 1, sizeof(*names));
+	if (names == NULL)
+		return SIEGEL_E_NOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < j->n_docs; i++) {
+		names[k++] = j->docs[i].out_name;
+		if (with_originals && !j->docs[i].pdf)
+			names[k++] = j->docs[i].name;
+	}
+	int rc = 0;
+	size_t done = 0;
+	char src[JOB_PATH_MAX], dst[JOB_PATH_MAX];
+	for (; done < k; done++) {
+		if (siegel_path_join(src, sizeof(src), staging, names[done]) != 0 ||
+		    siegel_path_join(dst, sizeof(dst), outbox, names[done]) != 0) {
+			rc = siegel_fail(d, SIEGEL_E_LIMIT, "publish: path of %s too long", names[done]);
+			break;
+		}
+		if (link(src, dst) != 0) {
+			rc = siegel_fail(d, errno == EEXIST ? SIEGEL_E_EXISTS : SIEGEL_E_IO,
+				"publish %s: %s", dst, errno == EEXIST ? "exists already (nothing replaced)" :
+				strerror(errno));
+			break;
+		}
+	}
+	if (rc) {
+		for (size_t i = 0; i < done; i++)
+			if (siegel_path_join(dst, sizeof(dst), outbox, names[i]) == 0)
+				unlink(dst);
+	}
+	free(names);
+	if (rc == 0 && fsync_dir(outbox) != 0)
+		rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", outbox, strerror(errno));
+	return rc;
+}
+
+/* Signs one document into staging. */
+static int sign_one(struct job *j, size_t i, const struct job_config *cfg,
+	const struct sign_signer *signer, struct raw_ctx *raw, const char *staging,
+	const char *key_id, struct siegel_diag *d)
+{
+	struct job_doc *doc = &j->docs[i];
+	if (cfg->hooks.modify_at == i + 1 && cfg->hooks.modify != NULL)
+		cfg->hooks.modify(cfg->hooks.modify_ctx, doc->path);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = siegel_read_file(&data, &len, doc->path, SIGN_MAX_DOC_BYTES, d);
+	if (rc)
+		return rc;
+	uint8_t h[32];
+	SHA256(data, len, h);
+	if (len != doc->size || memcmp(h, doc->sha256, 32) != 0) {
+		free(data);
+		return siegel_fail(d, SIEGEL_E_PARAM, "document %s changed after confirmation "
+			"(size or SHA-256 differs from the confirmed list)", doc->name);
+	}
+	raw->bad_handle = cfg->hooks.token_error_at == i + 1;
+	raw->corrupt = cfg->hooks.selfcheck_fail_at == i + 1;
+	struct sign_cms_params cp = {
+		.sign = raw_sign, .sign_ctx = raw, .tsa = cfg->tsa, .tsa_ctx = cfg->tsa_ctx,
+	};
+	struct siegel_buf out;
+	siegel_buf_init(&out);
+	if (doc->pdf) {
+		struct sign_pades_opts po = { .when = job_now(cfg), .contents_cap = cfg->contents_cap };
+		rc = sign_pades_sign(&out, data, len, signer, &cp, &po, d);
+	} else {
+		uint8_t dig[SIGN_MAX_DIGEST];
+		unsigned dl = 0;
+		if (signer->hash_nid == NID_sha256) {
+			memcpy(dig, h, 32);
+			dl = 32;
+		} else {
+			EVP_Digest(data, len, dig, &dl, EVP_get_digestbynid(signer->hash_nid), NULL);
+		}
+		cp.digest = dig;
+		cp.digest_len = dl;
+		cp.signing_time = job_now(cfg);
+		rc = sign_cms_build(&out, signer, &cp, d);
+		if (rc == 0)
+			rc = sign_cms_selfcheck(out.data, out.len, dig, dl, signer, d);
+	}
+	if (rc == 0)
+		rc = stage_write(staging, doc->out_name, out.data, out.len, d);
+	if (rc == 0 && !doc->pdf && cfg->copy_original)
+		rc = stage_write(staging, doc->name, data, len, d);
+	siegel_buf_free(&out);
+	free(data);
+	if (rc == 0)
+		rc = audit_append(cfg, j, key_id, doc, "signed", d);
+	return rc;
+}
+
+int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
+{
+	if (j == NULL || cfg == NULL)
+		return siegel_fail(d, SIEGEL_E_INVAL, "job: missing job or configuration");
+	if (j->state != JOB_CONFIRMED)
+		return siegel_fail(d, SIEGEL_E_STATE, "job %s is %s, not CONFIRMED", j->number,
+			job_state_name(j->state));
+	if (cfg->pin == NULL || cfg->module == NULL || cfg->token == NULL || cfg->cert == NULL ||
+	    cfg->outbox == NULL)
+		return siegel_fail(d, SIEGEL_E_INVAL,
+			"job: module, token, certificate, PIN source and outbox are required");
+	unsigned per_auth = cfg->per_auth ? cfg->per_auth : 1;
+	unsigned max_tries = cfg->max_pin_tries ? cfg->max_pin_tries : JOB_DEFAULT_PIN_TRIES;
+	if (per_auth > JOB_MAX_PER_AUTH)
+		return siegel_fail(d, SIEGEL_E_LIMIT, "job: n = %u signatures per authentication, "
+			"at most %d", per_auth, JOB_MAX_PER_AUTH);
+
+	struct siegel_diag err = { { 0 } };
+	struct sign_signer signer;
+	memset(&signer, 0, sizeof(signer));
+	struct sign_p11 *p11 = NULL;
+	char *pin = NULL;
+	char staging[JOB_PATH_MAX];
+	int have_staging = 0;
+	int rc = 0;
+	int aborted = 0;
+	unsigned rounds = (unsigned)((j->n_docs + per_auth - 1) / per_auth);
+
+	if (abort_requested(j, cfg)) {
+		aborted = 1;
+		rc = siegel_fail(&err, SIEGEL_E_STATE, "aborted before the start");
+		goto fail;
+	}
+	rc = set_state(j, cfg, JOB_RUNNING, &err);
+	if (rc)
+		goto fail;
+	/* 1. the signer certificate, before anything is signed */
+	rc = sign_cert_check(cfg->cert, cfg->chain, cfg->trust, job_now(cfg), &err);
+	if (rc)
+		goto fail;
+	rc = sign_signer_init(&signer, cfg->cert, cfg->chain, cfg->hash_nid, cfg->rsa_pss, &err);
+	if (rc)
+		goto fail;
+	/* 2. staging next to the outbox (same file system: publication is link) */
+	char sname[64];
+	snprintf(sname, sizeof(sname), ".siegel-staging-%s-%ld", j->number, (long)getpid());
+	if (siegel_path_join(staging, sizeof(staging), cfg->outbox, sname) != 0) {
+		rc = siegel_fail(&err, SIEGEL_E_LIMIT, "outbox path too long");
+		goto fail;
+	}
+	if (mkdir(staging, 0700) != 0) {
+		rc = siegel_fail(&err, SIEGEL_E_IO, "staging %s: %s", staging, strerror(errno));
+		goto fail;
+	}
+	have_staging = 1;
+	/* 3. the token */
+	rc = sign_p11_open(&p11, cfg->module, cfg->token, &err);
+	if (rc)
+		goto fail;
+	pin = siegel_secmem_alloc(SIGN_MAX_PIN + 1);
+	if (pin == NULL) {
+		rc = siegel_fail(&err, SIEGEL_E_NOMEM, "no locked memory for the PIN");
+		goto fail;
+	}
+	struct raw_ctx raw;
+	memset(&raw, 0, sizeof(raw));
+	raw.p = p11;
+	raw.hash_nid = signer.hash_nid;
+	raw.rsa_pss = cfg->rsa_pss;
+	raw.pin = pin;
+
+	size_t i = 0;
+	for (unsigned round = 1; round <= rounds; round++) {
+		/* authenticate: the job number is shown with the prompt */
+		size_t pin_len = 0;
+		for (unsigned attempt = 1;; attempt++) {
+			if (abort_requested(j, cfg)) {
+				aborted = 1;
+				rc = siegel_fail(&err, SIEGEL_E_STATE, "aborted by the signer");
+				goto fail;
+			}
+			siegel_wipe(pin, SIGN_MAX_PIN + 1);
+			pin_len = 0;
+			j->pin_asks++;
+			rc = cfg->pin(cfg->pin_ctx, pin, SIGN_MAX_PIN, &pin_len, j->number, round, rounds,
+				attempt);
+			if (rc) {
+				siegel_fail(&err, rc, "no PIN: the signer declined (round %u of %u)", round,
+					rounds);
+				goto fail;
+			}
+			if (pin_len > SIGN_MAX_PIN)
+				pin_len = SIGN_MAX_PIN;
+			rc = sign_p11_login(p11, pin, pin_len, &err);
+			if (rc == 0)
+				break;
+			if (rc != SIEGEL_E_AUTH_FAILED || attempt >= max_tries) {
+				if (rc == SIEGEL_E_AUTH_FAILED)
+					siegel_fail(&err, rc, "wrong PIN %u times: nothing signed in this job",
+						attempt);
+				goto fail;
+			}
+		}
+		raw.pin_len = pin_len;
+		/* private-object handles do not outlive a logout: look the key up
+		 * again in every round */
+		rc = sign_p11_find_key(&raw.key, p11, cfg->key_label, cfg->key_id, cfg->key_id_len,
+			&err);
+		if (rc)
+			goto fail;
+		{
+			if (raw.key.type != signer.type) {
+				rc = siegel_fail(&err, SIEGEL_E_PARAM, "token key %s is %s, the certificate "
+					"of %s has an %s key", raw.key.label,
+					raw.key.type == SIGN_KEY_EC ? "EC" : "RSA", signer.subject,
+					signer.type == SIGN_KEY_EC ? "EC" : "RSA");
+				goto fail;
+			}
+		}
+		for (unsigned k = 0; k < per_auth && i < j->n_docs; k++, i++) {
+			if (abort_requested(j, cfg)) {
+				aborted = 1;
+				rc = siegel_fail(&err, SIEGEL_E_STATE, "aborted by the signer");
+				goto fail;
+			}
+			if (cfg->deadline > 0 && job_now(cfg) > cfg->deadline) {
+				aborted = 1;
+				rc = siegel_fail(&err, SIEGEL_E_STATE, "deadline passed before document %zu",
+					i + 1);
+				goto fail;
+			}
+			rc = sign_one(j, i, cfg, &signer, &raw, staging, signer.key_id, &err);
+			if (rc) {
+				char why[sizeof(err.msg)];
+				memcpy(why, err.msg, sizeof(why));
+				siegel_diag_set(&err, "document %zu (%s): %s", i + 1, j->docs[i].name, why);
+				goto fail;
+			}
+			j->n_signed++;
+			if (cfg->progress)
+				cfg->progress(cfg->progress_ctx, j->n_signed, j->n_docs, j->docs[i].name);
+		}
+		/* end of the round: reset the authorization */
+		siegel_wipe(pin, SIGN_MAX_PIN + 1);
+		raw.pin_len = 0;
+		rc = sign_p11_logout(p11, &err);
+		if (rc)
+			goto fail;
+	}
+	siegel_secmem_free(pin, SIGN_MAX_PIN + 1);
+	pin = NULL;
+	sign_p11_close(p11);
+	p11 = NULL;
+
+	/* 4. publish: all or nothing */
+	rc = publish(staging, cfg->outbox, j, cfg->copy_original, &err);
+	if (rc)
+		goto fail;
+	staging_remove(staging, j);
+	have_staging = 0;
+	j->reason[0] = 0;
+	rc = set_state(j, cfg, JOB_DONE, &err);
+	if (rc == 0)
+		rc = audit_append(cfg, j, signer.key_id, NULL, "published", &err);
+	sign_signer_free(&signer);
+	if (rc)
+		return siegel_fail(d, rc, "job %s: published, but its record failed: %s", j->number,
+			err.msg);
+	return 0;
+
+fail:
+	/* reset the authorization first, then discard every output */
+	if (pin != NULL)
+		siegel_secmem_free(pin, SIGN_MAX_PIN + 1);
+	sign_p11_close(p11);
+	if (have_staging)
+		staging_remove(staging, j);
+	snprintf(j->reason, sizeof(j->reason), "%s", err.msg[0] ? err.msg : siegel_strerror(rc));
+	j->n_signed = 0; /* nothing of it was published */
+	struct siegel_diag d2 = { { 0 } };
+	(void)set_state(j, cfg, aborted ? JOB_ABORTED : JOB_FAILED, &d2);
+	char res[JOB_MAX_REASON + 16];
+	snprintf(res, sizeof(res), "%s: %s", aborted ? "aborted" : "failed", j->reason);
+	(void)audit_append(cfg, j, signer.key_id[0] ? signer.key_id : "", NULL, res, &d2);
+	sign_signer_free(&signer);
+	return siegel_fail(d, rc ? rc : SIEGEL_E_STATE, "job %s %s, nothing published: %s",
+		j->number, aborted ? "aborted" : "failed", j->reason);
+}
+
+/* ---- status and abort by reference ---- */
+
+static int find_job(int64_t *id_out, struct store *s, const char *ref, struct siegel_diag *d)
+{
+	long long v = 0;
+	if (siegel_strtoll(&v, ref, 1, INT64_MAX) == 0) {
+		*id_out = v;
+		return 0;
+	}
+	store_lock(s);
+	sqlite3_stmt *st = store_stmt(s, "SELECT id FROM sign_jobs WHERE number = ? ORDER BY id DESC "
+		"LIMIT 1", d);
+	int rc = SIEGEL_E_DB;
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*id_out = sqlite3_column_int64(st, 0);
+			rc = 0;
+		} else {
+			rc = siegel_fail(d, SIEGEL_E_NOTFOUND, "no job with id or number \"%s\"", ref);
+		}
+		sqlite3_reset(st);
+	}
+	store_unlock(s);
+	return rc;
+}
+
+int job_status_get(struct job_status *out, struct store *s, const char *ref, struct siegel_diag *d)
+{
+	int64_t id = 0;
+	int rc = find_job(&id, s, ref, d);
+	if (rc)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	store_lock(s);
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, number, route, state, n_docs, n_signed, pin_asks, "
+		"reason, created_at, finished_at FROM sign_jobs WHERE id = ?", d);
+	rc = SIEGEL_E_DB;
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			out->id = sqlite3_column_int64(st, 0);
+			snprintf(out->number, sizeof(out->number), "%s", sqlite3_column_text(st, 1));
+			snprintf(out->route, sizeof(out->route), "%s", sqlite3_column_text(st, 2));
+			snprintf(out->state, sizeof(out->state), "%s", sqlite3_column_text(st, 3));
+			out->n_docs = sqlite3_column_int64(st, 4);
+			out->n_signed = sqlite3_column_int64(st, 5);
+			out->pin_asks = sqlite3_column_int64(st, 6);
+			const unsigned char *r = sqlite3_column_text(st, 7);
+			snprintf(out->reason, sizeof(out->reason), "%s", r ? (const char *)r : "");
+			out->created_at = sqlite3_column_int64(st, 8);
+			out->finished_at = sqlite3_column_int64(st, 9);
+			rc = 0;
+		} else {
+			rc = siegel_fail(d, SIEGEL_E_NOTFOUND, "no job with id %lld", (long long)id);
+		}
+		sqlite3_reset(st);
+	}
+	store_unlock(s);
+	return rc;
+}
+
+struct abort_ctx {
+	int64_t id;
+};
+
+static int abort_fn(struct store *s, void *ctx, struct siegel_diag *d)
+{
+	struct abort_ctx *a = ctx;
+	struct sqlp ps[] = { { 'i', a->id, 0, 0, 0 } };
+	struct exec_ctx e = { "UPDATE sign_jobs SET abort_requested = 1, "
+		"state = CASE state WHEN 'CONFIRMED' THEN 'ABORTED' ELSE state END, "
+		"reason = CASE state WHEN 'CONFIRMED' THEN 'aborted by the signer' ELSE reason END "
+		"WHERE id = ? AND state IN ('CONFIRMED', 'RUNNING')", ps, 1, 0 };
+	int rc = exec_fn(s, &e, d);
+	if (rc == 0 && store_changes(s) != 1)
+		rc = siegel_fail(d, SIEGEL_E_STATE, "job %lld has already ended", (long long)a->id);
+	return rc;
+}
+
+int job_abort_request(struct store *s, const char *ref, struct siegel_diag *d)
+{
+	struct abort_ctx a = { 0 };
+	int rc = find_job(&a.id, s, ref, d);
+	if (rc)
+		return rc;
+	return store_txn(s, abort_fn, &a, d);
+}
