@@ -102,6 +102,20 @@ check "route exit 0" test $? -eq 0
 check "route outputs" test -f "$T/rout/A.signiert.pdf" -a -f "$T/rout/B.signiert.pdf"
 check "route leaves the .txt" test -f "$T/rin/C.txt" -a ! -f "$T/rin/A.pdf"
 
+# our own signatures pass our own verifier (issue 7): the CA goes into a
+# qualified store, then every output of the batch above verifies with 0
+check "store add CA" "$BIN" store add "$T/ca.pem" --store "$T/qstore"
+for f in Dokument1 Dokument2; do
+	check "$f: siegel verify 0" "$BIN" verify "$T/out/$f.signiert.pdf" --store "$T/qstore" --no-ocsp \
+		--report "$T/$f.xml"
+	check "$f: report says valid" grep -q '<Signatures Error="0"' "$T/$f.xml"
+done
+check "p7s: siegel verify 0" "$BIN" verify "$T/out/Rechnung.txt.p7s" "$T/in/Rechnung.txt" \
+	--store "$T/qstore" --no-ocsp
+echo "Rechnung 4712" > "$T/other.txt"
+"$BIN" verify "$T/out/Rechnung.txt.p7s" "$T/other.txt" --store "$T/qstore" --no-ocsp >/dev/null 2>&1
+check "p7s with other content: 107" test $? -eq 107
+
 # nothing of the PIN in the data directory
 check "PIN not in the store" bash -c "! grep -rqa '73914628' '$T/data'"
 
