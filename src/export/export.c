@@ -74,6 +74,11 @@ static int check_filter(const struct export_filter *f, struct siegel_diag *d)
 	return 0;
 }
 
+int export_filter_check(const struct export_filter *f, struct siegel_diag *d)
+{
+	return check_filter(f, d);
+}
+
 /* ------------------------------------------------------------------ */
 /* TSS row                                                              */
 
@@ -180,6 +185,13 @@ int export_write(struct export_result *out, struct tse *t, const char *tss_id,
 	const struct export_filter *f, tar_write_fn write, void *write_ctx, int64_t now,
 	struct siegel_diag *d)
 {
+	return export_write_ex(out, t, tss_id, f, write, write_ctx, now, NULL, NULL, d);
+}
+
+int export_write_ex(struct export_result *out, struct tse *t, const char *tss_id,
+	const struct export_filter *f, tar_write_fn write, void *write_ctx, int64_t now,
+	export_progress_fn progress, void *progress_ctx, struct siegel_diag *d)
+{
 	struct export_filter none;
 	memset(&none, 0, sizeof(none));
 	if (f == NULL)
@@ -242,6 +254,10 @@ int export_write(struct export_result *out, struct tse *t, const char *tss_id,
 	if (count == 0 && (filtered(f) || f->incremental)) {
 		rc = siegel_fail(d, SIEGEL_E_NO_DATA, f->incremental && !filtered(f)
 			? "no logs since the previous export" : "no logs match the filter");
+		goto out;
+	}
+	if (progress != NULL && (rc = progress(progress_ctx, 0, count)) != 0) {
+		rc = siegel_fail(d, rc, "export stopped");
 		goto out;
 	}
 
@@ -335,6 +351,10 @@ int export_write(struct export_result *out, struct tse *t, const char *tss_id,
 			out->last_counter = rows[i].counter;
 			out->logs++;
 			cursor = rows[i].counter;
+			if (progress != NULL && (rc = progress(progress_ctx, out->logs, count)) != 0) {
+				rc = siegel_fail(d, rc, "export stopped after %" PRIu64 " logs", out->logs);
+				break;
+			}
 		}
 		if (n < EXPORT_PAGE_ROWS)
 			break;
@@ -440,6 +460,13 @@ static int bufw_write(void *ctx, const void *p, size_t n)
 int export_to_file(struct export_result *out, struct tse *t, const char *tss_id,
 	const struct export_filter *f, const char *path, int64_t now, struct siegel_diag *d)
 {
+	return export_to_file_ex(out, t, tss_id, f, path, now, NULL, NULL, d);
+}
+
+int export_to_file_ex(struct export_result *out, struct tse *t, const char *tss_id,
+	const struct export_filter *f, const char *path, int64_t now, export_progress_fn progress,
+	void *progress_ctx, struct siegel_diag *d)
+{
 	size_t pl = strlen(path);
 	char *tmp = malloc(pl + 16);
 	struct bufw *b = malloc(sizeof(*b));
@@ -457,7 +484,7 @@ int export_to_file(struct export_result *out, struct tse *t, const char *tss_id,
 		goto out;
 	}
 	fchmod(b->fd, 0644);
-	rc = export_write(out, t, tss_id, f, bufw_write, b, now, d);
+	rc = export_write_ex(out, t, tss_id, f, bufw_write, b, now, progress, progress_ctx, d);
 	if (rc == 0 && bufw_flush(b) != 0)
 		rc = siegel_fail(d, SIEGEL_E_IO, "writing %s failed", tmp);
 	if (rc == 0 && fsync(b->fd) != 0)

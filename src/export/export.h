@@ -54,6 +54,10 @@ struct export_result {
 	char serial_hex[2 * ALG_SERIAL_LEN + 1];
 };
 
+/* Checks a filter as export_write does (ErrorParameterMismatch with the
+ * reason): for callers that want to refuse a bad filter before queuing. */
+int export_filter_check(const struct export_filter *f, struct siegel_diag *d) SIEGEL_WUR;
+
 /* Writes the export TAR of tss_id through write (info.csv, the three
  * certificates <key hash>_X509.pem, one .log per message in counter order
  * named per TR-03151 5.1.2/5.1.3 with _Fc-<n> on clashes). `now` is the
@@ -70,6 +74,18 @@ int export_commit(struct tse *t, const char *tss_id, const struct export_filter 
 /* export_write to path (temp file, fsync, rename) followed by export_commit. */
 int export_to_file(struct export_result *out, struct tse *t, const char *tss_id,
 	const struct export_filter *f, const char *path, int64_t now, struct siegel_diag *d) SIEGEL_WUR;
+
+/* Progress of an export (export_write_ex, export_to_file_ex): called once
+ * with done = 0 when the number of matching logs (total) is known, then after
+ * every log written. A non-zero return stops the export with that error
+ * (the diag is set by the caller of the callback: "export stopped"). */
+typedef int (*export_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+int export_write_ex(struct export_result *out, struct tse *t, const char *tss_id,
+	const struct export_filter *f, tar_write_fn write, void *write_ctx, int64_t now,
+	export_progress_fn progress, void *progress_ctx, struct siegel_diag *d) SIEGEL_WUR;
+int export_to_file_ex(struct export_result *out, struct tse *t, const char *tss_id,
+	const struct export_filter *f, const char *path, int64_t now, export_progress_fn progress,
+	void *progress_ctx, struct siegel_diag *d) SIEGEL_WUR;
 
 /* exportSerialNumbers: App. D TLV (one record: the TSS key signs all kinds). */
 int export_serials(struct siegel_buf *out, struct tse *t, const char *tss_id,

@@ -1,5 +1,8 @@
-/* GET /api/v1/tss/{tssId}/exports/{exportId}/file: the export TAR, streamed.
- * Not yet available (501 E_NOTSUP after the TSS check). */
+/* GET /api/v1/tss/{tssId}/exports/{exportId}/file: the export TAR of a
+ * COMPLETED job, streamed from its file (application/x-tar); 409 E_STATE
+ * while the job is PENDING or WORKING, or when it ended in ERROR. */
+#include <stdio.h>
+
 #include "http/http_int.h"
 
 void ep_tss_export_file_get(struct http_req *rq)
@@ -7,11 +10,15 @@ void ep_tss_export_file_get(struct http_req *rq)
 	if (http_tss(rq) != 0)
 		return;
 	struct siegel_diag d = { { 0 } };
-	struct tse_tss_info in;
-	int rc = tse_tss_info(rq->srv->tse, rq->tss, &in, &d);
+	const char *id = http_param(rq, "exportId");
+	const char *state = NULL;
+	int fd = -1;
+	uint64_t len = 0;
+	int rc = http_export_open(rq->srv, rq->tss, id, &fd, &len, &state, &d);
 	if (rc) {
 		http_reply_err(rq, rc, &d);
 		return;
 	}
-	http_reply_code(rq, HE_NOTSUP, "exports are not yet available in this build");
+	snprintf(rq->disposition, sizeof(rq->disposition), "attachment; filename=\"%s.tar\"", id);
+	http_reply_fd(rq, 200, "application/x-tar", fd, len);
 }

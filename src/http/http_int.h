@@ -73,6 +73,7 @@ struct http_server {
 	char *cert_pem, *key_pem;
 	int port;
 	char *openapi;                 /* the generated document, served as is */
+	struct http_exports *exports;  /* export jobs (http_export.c) */
 	size_t openapi_len;
 	struct http_metrics metrics;
 	pthread_mutex_t q_lock;
@@ -105,6 +106,10 @@ struct http_route {
 	const char *response_schema;   /* JSON schema of the success body, or NULL */
 	const char *response_type;     /* default application/json */
 	const char *errors;            /* e.g. "400,401,404,409" */
+	/* a raw body of this type (not JSON), streamed to a temp file in the
+	 * data directory (http_req.body_path) with its own limit */
+	const char *request_type;
+	size_t max_body;
 };
 extern const struct http_route http_routes[];
 extern const size_t http_n_routes;
@@ -127,9 +132,15 @@ struct http_req {
 	const char *param_names[HTTP_MAX_PARAMS];
 	struct siegel_buf body;
 	int too_large;
+	char *body_path;               /* request_type routes: the body as a temp file */
+	int body_fd;                   /* -1 when closed */
+	int body_io_err;               /* errno of a failed write to body_path */
+	size_t body_file_len;
+	size_t max_body;               /* of this route */
 	json_t *json;                  /* parsed body (http_json_parse) */
 	char tenant[TENANT_MAX_ID + 1];
 	char tss[TSE_MAX_ID + 1];      /* internal id "<tenant>.<tssId>" */
+	int authenticated;             /* the bearer token was checked */
 	int64_t t0_ns;
 	enum http_req_state state;
 	/* the reply */
@@ -137,6 +148,10 @@ struct http_req {
 	char *reply;
 	size_t reply_len;
 	const char *content_type;
+	int reply_fd;                  /* >= 0: the answer is this file (reply_fd_len bytes) */
+	uint64_t reply_fd_len;
+	char location[256];            /* Location header, "" = none */
+	char disposition[128];         /* Content-Disposition header, "" = none */
 	char allow[64];
 	int www_auth;
 	struct http_req *next;
@@ -153,6 +168,8 @@ int http_tss(struct http_req *rq);
 /* ---- replies (each sets status + body; the last one wins) ---- */
 void http_reply_json(struct http_req *rq, unsigned status, json_t *obj); /* steals obj */
 void http_reply_raw(struct http_req *rq, unsigned status, const char *ctype, char *body, size_t len); /* steals body */
+/* The answer is the open file fd (len bytes, streamed; fd is owned by rq from here). */
+void http_reply_fd(struct http_req *rq, unsigned status, const char *ctype, int fd, uint64_t len);
 void http_reply_err(struct http_req *rq, int err, const struct siegel_diag *d);
 void http_reply_code(struct http_req *rq, enum http_ecode c, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -202,6 +219,38 @@ void ep_tss_exports_post(struct http_req *rq);
 void ep_tss_export_get(struct http_req *rq);
 void ep_tss_export_file_get(struct http_req *rq);
 void ep_tss_restore_post(struct http_req *rq);
+
+/* ---- export jobs (http_export.c) ----
+ * POST …/exports queues a job; HTTP_EXPORT_THREADS threads of their own run
+ * them (never a request worker: an export of a large TSS takes minutes) and
+ * write DATA/exports/<internal tss id>/<job id>.tar through a temp file. The
+ * table is in memory (HTTP_EXPORT_MAX_JOBS, the oldest finished job is
+ * dropped first); a finished TAR on disk is found again after a restart. */
+#define HTTP_EXPORT_THREADS 2
+#define HTTP_EXPORT_MAX_JOBS 256
+#define HTTP_EXPORT_ID_LEN 32          /* hex chars of a job id */
+#define HTTP_RESTORE_MAX_BODY (256u << 20)
+#define HTTP_EXPORTS_DIR "exports"
+
+struct http_exports;
+struct export_filter;
+int http_exports_start(struct http_server *s, struct siegel_diag *d) SIEGEL_WUR;
+/* Stops the export threads: a running export is cancelled (its temp file
+ * removed, nothing marked exported), queued ones end in ERROR. */
+void http_exports_stop(struct http_server *s);
+/* Queues an export of tss (internal id); *out is the job as JSON (202). */
+int http_export_submit(struct http_server *s, const char *tss, const struct export_filter *f,
+	json_t **out, struct siegel_diag *d) SIEGEL_WUR;
+/* The job id of tss as JSON; SIEGEL_E_NOTFOUND for an unknown id or one of
+ * another TSS. */
+int http_export_status(struct http_server *s, const char *tss, const char *id, json_t **out,
+	struct siegel_diag *d) SIEGEL_WUR;
+/* Opens the TAR of a COMPLETED job: *fd, *len. SIEGEL_E_NOTFOUND, or
+ * SIEGEL_E_STATE (not completed: *state_out names the state). */
+int http_export_open(struct http_server *s, const char *tss, const char *id, int *fd,
+	uint64_t *len, const char **state_out, struct siegel_diag *d) SIEGEL_WUR;
+/* DATA/exports/.incoming: where request bodies of raw routes are spooled. */
+int http_spool_dir(const struct http_server *s, char *out, size_t cap, struct siegel_diag *d) SIEGEL_WUR;
 
 /* The TSS as JSON (GET/PUT/PATCH tss), tss_id the tenant's own id. */
 json_t *http_tss_json(struct tse *t, const char *internal_id, const char *tss_id,

@@ -30,13 +30,13 @@ static const char *status_text(unsigned s)
 	case 400: return "malformed JSON, unknown field, wrong type or bad value";
 	case 401: return "no, unknown or expired bearer token (or wrong API credentials)";
 	case 403: return "TSS user not authenticated / wrong PIN (ErrorAuthenticationFailed ...)";
-	case 404: return "no such TSS (of this tenant), transaction or route";
-	case 409: return "state conflict or revision mismatch";
+	case 404: return "no such TSS (of this tenant), transaction, export job or route";
+	case 409: return "state conflict (e.g. export not COMPLETED, TSS exists) or revision mismatch";
 	case 413: return "body too large";
 	case 429: return "too many open transactions";
 	case 500: return "internal error";
 	case 501: return "not yet available (E_NOTSUP)";
-	case 503: return "time not synchronised, time servers unreachable, or shutting down";
+	case 503: return "time not synchronised, time servers unreachable, too many export jobs, or shutting down";
 	default: return "error";
 	}
 }
@@ -92,6 +92,11 @@ void *http_openapi_build(void)
 		if (rb != NULL)
 			json_object_set_new(op, "requestBody", json_pack("{s:b,s:{s:{s:o}}}", "required", 1,
 				"content", "application/json", "schema", rb));
+		else if (r->request_type != NULL)
+			json_object_set_new(op, "requestBody", json_pack("{s:b,s:s,s:{s:{s:{s:s,s:s,s:I}}}}",
+				"required", 1, "description", "the raw body, streamed to a temporary file",
+				"content", r->request_type, "schema", "type", "string", "format", "binary",
+				"maxLength", (json_int_t)r->max_body));
 		json_t *responses = json_object();
 		char code[16];
 		snprintf(code, sizeof(code), "%u", r->ok_status ? r->ok_status : 200);

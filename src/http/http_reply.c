@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http/http_int.h"
 
@@ -62,8 +63,31 @@ unsigned http_status_of(int err)
 	return 500;
 }
 
+static void drop_fd(struct http_req *rq)
+{
+	if (rq->reply_fd >= 0)
+		close(rq->reply_fd);
+	rq->reply_fd = -1;
+	rq->reply_fd_len = 0;
+}
+
+void http_reply_fd(struct http_req *rq, unsigned status, const char *ctype, int fd, uint64_t len)
+{
+	/* an empty buffer marks the reply as given; send_reply streams the fd */
+	char *none = strdup("");
+	http_reply_raw(rq, status, ctype, none, 0);
+	if (none == NULL) {
+		close(fd);
+		http_reply_code(rq, HE_INTERNAL, "out of memory");
+		return;
+	}
+	rq->reply_fd = fd;
+	rq->reply_fd_len = len;
+}
+
 void http_reply_raw(struct http_req *rq, unsigned status, const char *ctype, char *body, size_t len)
 {
+	drop_fd(rq);
 	free(rq->reply);
 	rq->status = status;
 	rq->content_type = ctype;

@@ -98,13 +98,44 @@
 	"\"items\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}}}}}}"
 #define S_OK "{\"type\":\"object\"}"
 #define S_EXPORT_REQ \
-	"{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{" \
-	"\"start_transaction_number\":{\"type\":\"integer\"},\"end_transaction_number\":{\"type\":\"integer\"}," \
-	"\"start_date\":{\"type\":\"integer\"},\"end_date\":{\"type\":\"integer\"}," \
-	"\"client_id\":{\"type\":\"string\"},\"maximum_number_records\":{\"type\":\"integer\"}}}"
+	"{\"type\":\"object\",\"additionalProperties\":false,\"description\":\"Filters of exportData " \
+	"(TR-03151 v1.0.1), combined with AND; none = everything stored for the TSS\",\"properties\":{" \
+	"\"transaction_number\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"the logs of this " \
+	"transaction (with client_id: only if it is that client's)\"}," \
+	"\"start_transaction_number\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"transaction " \
+	"logs with number >= this\"}," \
+	"\"end_transaction_number\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"transaction " \
+	"logs with number <= this\"}," \
+	"\"start_date\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"every log with logTime >= " \
+	"this (Unix seconds)\"}," \
+	"\"end_date\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"every log with logTime <= " \
+	"this (Unix seconds)\"}," \
+	"\"client_id\":{\"type\":\"string\",\"maxLength\":30,\"description\":\"only this client's " \
+	"transaction logs\"}," \
+	"\"maximum_number_records\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"more matching " \
+	"logs: the job ends in ERROR with ErrorTooManyRecords (0 = no limit)\"}," \
+	"\"incremental\":{\"type\":\"boolean\",\"description\":\"the logs after the previous full or " \
+	"incremental export\"}}}"
 #define S_EXPORT \
-	"{\"type\":\"object\",\"properties\":{\"export_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"," \
-	"\"enum\":[\"PENDING\",\"WORKING\",\"COMPLETED\",\"ERROR\"]},\"progress\":{\"type\":\"number\"}}}"
+	"{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"tss_id\":{\"type\":\"string\"}," \
+	"\"state\":{\"type\":\"string\",\"enum\":[\"PENDING\",\"WORKING\",\"COMPLETED\",\"ERROR\"]}," \
+	"\"created_at\":{\"type\":\"integer\"},\"started_at\":{\"type\":\"integer\"}," \
+	"\"finished_at\":{\"type\":\"integer\"},\"progress\":{\"type\":\"object\",\"properties\":{" \
+	"\"logs_written\":{\"type\":\"integer\"},\"logs_total\":{\"type\":\"integer\"}}}," \
+	"\"logs\":{\"type\":\"integer\",\"description\":\"COMPLETED: logs in the TAR\"}," \
+	"\"first_signature_counter\":{\"type\":\"integer\"},\"last_signature_counter\":{\"type\":\"integer\"}," \
+	"\"bytes\":{\"type\":\"integer\",\"description\":\"COMPLETED: size of the TAR\"}," \
+	"\"serial_number\":{\"type\":\"string\"},\"file\":{\"type\":\"string\",\"description\":" \
+	"\"COMPLETED: the path of the TAR download\"},\"error\":{\"type\":\"object\",\"description\":" \
+	"\"ERROR: what went wrong\",\"properties\":{\"code\":{\"type\":\"string\"}," \
+	"\"message\":{\"type\":\"string\"}}}}}"
+#define S_RESTORE \
+	"{\"type\":\"object\",\"description\":\"the restored TSS (state DISABLED: a read-only archive) " \
+	"as in GET /tss/{tssId}, with restored\",\"properties\":{\"id\":{\"type\":\"string\"}," \
+	"\"state\":{\"type\":\"string\"},\"serial_number\":{\"type\":\"string\"}," \
+	"\"signature_counter\":{\"type\":\"integer\"},\"restored\":{\"type\":\"object\",\"properties\":{" \
+	"\"logs\":{\"type\":\"integer\"},\"first_signature_counter\":{\"type\":\"integer\"}," \
+	"\"last_signature_counter\":{\"type\":\"integer\"}}}}}"
 
 #define Q_REVISION \
 	"[{\"name\":\"revision\",\"in\":\"query\",\"required\":true,\"schema\":{\"type\":\"integer\",\"minimum\":1}," \
@@ -117,6 +148,12 @@
 	{ .method = m, .path = p, .name = n, .handler = h, .auth = a, .blocking = b, .available = av, \
 	  .summary = sum, .se_function = se, .query = q, .request_schema = rq, .ok_status = ok, \
 	  .response_schema = rs, .response_type = rt, .errors = err }
+/* a route whose body is raw (type rt_in), spooled to a file, up to max bytes */
+#define RX(m, p, n, h, a, b, av, sum, se, q, rq, ok, rs, rt, err, rt_in, max) \
+	{ .method = m, .path = p, .name = n, .handler = h, .auth = a, .blocking = b, .available = av, \
+	  .summary = sum, .se_function = se, .query = q, .request_schema = rq, .ok_status = ok, \
+	  .response_schema = rs, .response_type = rt, .errors = err, .request_type = rt_in, \
+	  .max_body = max }
 #define T HTTP_AUTH_TENANT
 #define N HTTP_AUTH_NONE
 
@@ -184,19 +221,26 @@ const struct http_route http_routes[] = {
 	R("GET", TSS "/logs/last", "tss_logs_last", ep_tss_logs_last_get, T, 1, 1,
 		"The last log message (DER, base64)", "readLogMessage", NULL, NULL, 200, S_LOG, NULL,
 		"401,404"),
-	R("POST", TSS "/exports", "tss_exports_post", ep_tss_exports_post, T, 1, 0,
-		"Start an export job (TAR per TR-03151 §5) — not yet available: 501 E_NOTSUP",
-		"exportData, exportFilteredByTransactionNumber(Interval), exportFilteredByPeriodOfTime",
-		NULL, S_EXPORT_REQ, 202, S_EXPORT, NULL, "400,401,404,501"),
-	R("GET", TSS "/exports/{exportId}", "tss_export_get", ep_tss_export_get, T, 1, 0,
-		"State and progress of an export job — not yet available: 501 E_NOTSUP", NULL, NULL, NULL,
-		200, S_EXPORT, NULL, "401,404,501"),
-	R("GET", TSS "/exports/{exportId}/file", "tss_export_file", ep_tss_export_file_get, T, 1, 0,
-		"The export TAR, streamed — not yet available: 501 E_NOTSUP", "exportData", NULL, NULL,
-		200, NULL, "application/x-tar", "401,404,501"),
-	R("POST", TSS "/restore", "tss_restore", ep_tss_restore_post, T, 1, 0,
-		"Import an export TAR into an empty TSS after verifying it — not yet available: 501 "
-		"E_NOTSUP", "restoreFromBackup", NULL, NULL, 200, S_OK, NULL, "400,401,404,501"),
+	R("POST", TSS "/exports", "tss_exports_post", ep_tss_exports_post, T, 1, 1,
+		"Start an export job: the TAR of TR-03151 v1.0.1 §5 with the optional filters, written "
+		"to a file by a background thread. No admin login; works in every state, also after "
+		"disable (TR-03153-1 §3.8). The job's logs are marked exported when it completes",
+		"exportData, exportFilteredByTransactionNumber(Interval), exportFilteredByPeriodOfTime, "
+		"exportMoreData (incremental)",
+		NULL, S_EXPORT_REQ, 202, S_EXPORT, NULL, "400,401,404,503"),
+	R("GET", TSS "/exports/{exportId}", "tss_export_get", ep_tss_export_get, T, 1, 1,
+		"State (PENDING, WORKING, COMPLETED, ERROR), progress, result or error of an export job",
+		NULL, NULL, NULL, 200, S_EXPORT, NULL, "401,404"),
+	R("GET", TSS "/exports/{exportId}/file", "tss_export_file", ep_tss_export_file_get, T, 1, 1,
+		"The TAR of a COMPLETED export job, streamed (409 while PENDING/WORKING or after ERROR)",
+		"exportData", NULL, NULL, 200, NULL, "application/x-tar", "401,404,409"),
+	RX("POST", TSS "/restore", "tss_restore", ep_tss_restore_post, T, 1, 1,
+		"restoreFromBackup: import an export TAR (the body, application/x-tar, at most 256 MiB) "
+		"as the new TSS {tssId} after every check of siegel verify-export passed. The TSS must "
+		"not exist (409); a TAR failing a check is 400 naming the member, and nothing is created. "
+		"The restored TSS is read-only (DISABLED): readable and exportable, it never signs",
+		"restoreFromBackup", NULL, NULL, 201, S_RESTORE, NULL, "400,401,409,413",
+		"application/x-tar", HTTP_RESTORE_MAX_BODY),
 };
 const size_t http_n_routes = sizeof(http_routes) / sizeof(http_routes[0]);
 

@@ -2,6 +2,7 @@
  * (suspend/resume), authentication, the request log and graceful stop. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,32 +50,40 @@ int http_tss(struct http_req *rq)
 
 /* ---- authentication, then the handler ---- */
 
+/* Checks the bearer token of a tenant route: 0, or -1 with the reply set. */
+static int authenticate(struct http_req *rq)
+{
+	if (rq->route->auth != HTTP_AUTH_TENANT || rq->authenticated)
+		return 0;
+	const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+		MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+		http_reply_code(rq, HE_UNAUTHORIZED, "send 'Authorization: Bearer TOKEN' (POST /api/v1/auth)");
+		return -1;
+	}
+	struct siegel_diag d = { { 0 } };
+	int rc = tenant_token_check(rq->srv->tenants, h + 7, rq->tenant, &d);
+	if (rc == SIEGEL_E_STATE) {
+		http_reply_code(rq, HE_TOKEN_EXPIRED, "%s", d.msg);
+		return -1;
+	}
+	if (rc == SIEGEL_E_AUTH_FAILED) {
+		http_reply_code(rq, HE_UNAUTHORIZED, "%s", d.msg);
+		return -1;
+	}
+	if (rc) {
+		http_reply_err(rq, rc, &d);
+		return -1;
+	}
+	rq->authenticated = 1;
+	return 0;
+}
+
 static void run_route(struct http_req *rq)
 {
-	const struct http_route *r = rq->route;
-	if (r->auth == HTTP_AUTH_TENANT) {
-		const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-			MHD_HTTP_HEADER_AUTHORIZATION);
-		if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
-			http_reply_code(rq, HE_UNAUTHORIZED, "send 'Authorization: Bearer TOKEN' (POST /api/v1/auth)");
-			return;
-		}
-		struct siegel_diag d = { { 0 } };
-		int rc = tenant_token_check(rq->srv->tenants, h + 7, rq->tenant, &d);
-		if (rc == SIEGEL_E_STATE) {
-			http_reply_code(rq, HE_TOKEN_EXPIRED, "%s", d.msg);
-			return;
-		}
-		if (rc == SIEGEL_E_AUTH_FAILED) {
-			http_reply_code(rq, HE_UNAUTHORIZED, "%s", d.msg);
-			return;
-		}
-		if (rc) {
-			http_reply_err(rq, rc, &d);
-			return;
-		}
-	}
-	r->handler(rq);
+	if (authenticate(rq) != 0)
+		return;
+	rq->route->handler(rq);
 	if (rq->reply == NULL)
 		http_reply_code(rq, HE_INTERNAL, "the handler gave no answer");
 }
@@ -124,15 +133,75 @@ static void enqueue(struct http_server *s, struct http_req *rq)
 	pthread_mutex_unlock(&s->q_lock);
 }
 
+/* ---- raw bodies (request_type routes): spooled to a file, not memory ---- */
+
+static void spool_open(struct http_req *rq)
+{
+	struct siegel_diag d = { { 0 } };
+	char dir[2048];
+	int rc = http_spool_dir(rq->srv, dir, sizeof(dir), &d);
+	size_t cap = strlen(dir) + 32;
+	if (rc == 0 && (rq->body_path = malloc(cap)) == NULL)
+		rc = siegel_fail(&d, SIEGEL_E_NOMEM, "no memory");
+	if (rc == 0) {
+		snprintf(rq->body_path, cap, "%s/body-XXXXXX", dir);
+		rq->body_fd = mkostemp(rq->body_path, O_CLOEXEC);
+		if (rq->body_fd < 0) {
+			rc = siegel_fail(&d, SIEGEL_E_IO, "cannot create a spool file in %s: %s", dir,
+				strerror(errno));
+			free(rq->body_path);
+			rq->body_path = NULL;
+		}
+	}
+	if (rc)
+		http_reply_err(rq, rc, &d);
+}
+
+static void spool_write(struct http_req *rq, const char *p, size_t n)
+{
+	if (rq->too_large || rq->body_io_err)
+		return;
+	if (rq->body_file_len + n > rq->max_body) {
+		rq->too_large = 1;
+		if (ftruncate(rq->body_fd, 0) != 0)
+			rq->body_io_err = errno;
+		return;
+	}
+	rq->body_file_len += n;
+	while (n > 0) {
+		ssize_t k = write(rq->body_fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rq->body_io_err = errno ? errno : EIO;
+			return;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
 /* ---- MHD callbacks ---- */
 
 static enum MHD_Result send_reply(struct http_req *rq)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(rq->reply_len, rq->reply,
-		MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL)
-		return MHD_NO;
-	rq->reply = NULL;
+	struct MHD_Response *resp;
+	if (rq->reply_fd >= 0) {
+		/* a file: MHD reads it as it sends and closes the fd */
+		resp = MHD_create_response_from_fd64(rq->reply_fd_len, rq->reply_fd);
+		if (resp == NULL)
+			return MHD_NO; /* on_completed closes the fd */
+		rq->reply_fd = -1;
+	} else {
+		resp = MHD_create_response_from_buffer(rq->reply_len, rq->reply, MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL)
+			return MHD_NO;
+		rq->reply = NULL;
+	}
+	if (rq->location[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, rq->location);
+	if (rq->disposition[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, rq->disposition);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 		rq->content_type ? rq->content_type : "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -161,6 +230,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		rq->srv = s;
 		rq->conn = conn;
+		rq->body_fd = -1;
+		rq->reply_fd = -1;
 		rq->t0_ns = mono_ns();
 		snprintf(rq->method, sizeof(rq->method), "%s", method);
 		rq->path = strdup(url);
@@ -173,6 +244,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->route_idx = http_route_match(rq->method, rq->path, rq->params, rq->param_names,
 			rq->allow, sizeof(rq->allow));
 		rq->route = rq->route_idx >= 0 ? &http_routes[rq->route_idx] : NULL;
+		rq->max_body = rq->route && rq->route->max_body ? rq->route->max_body : s->cfg.max_body;
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 			MHD_HTTP_HEADER_CONTENT_LENGTH);
 		long long clen = 0;
@@ -184,18 +256,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			http_reply_code(rq, HE_METHOD, "%s is not allowed here (allowed: %s)", rq->method,
 				rq->allow);
 		else if (cl != NULL && (siegel_strtoll(&clen, cl, 0, INT64_MAX) != 0 ||
-					  (unsigned long long)clen > s->cfg.max_body)) {
+					  (unsigned long long)clen > rq->max_body)) {
 			/* Answer before the body when the client waits for "100
 			 * Continue" or the body is far too large; otherwise read and
 			 * drop it, so the client sees the 413 and not a reset. */
 			const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 				MHD_HTTP_HEADER_EXPECT);
-			if (expect != NULL || (unsigned long long)clen / 16 > s->cfg.max_body || clen < 0)
+			if (expect != NULL || (unsigned long long)clen / 16 > rq->max_body || clen < 0)
 				http_reply_code(rq, HE_BODY_TOO_LARGE, "the body may have at most %zu bytes",
-					s->cfg.max_body);
+					rq->max_body);
 			else
 				rq->too_large = 1;
 		}
+		/* A raw body may be large: only an authenticated client gets to
+		 * send it (checked before the body, on this thread; rare route). */
+		if (rq->reply == NULL && !rq->too_large && rq->route->request_type != NULL &&
+		    authenticate(rq) == 0)
+			spool_open(rq);
 		if (rq->reply != NULL)
 			return send_reply(rq);
 		return MHD_YES;
@@ -205,7 +282,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_size != 0) {
-		if (!rq->too_large && rq->body.len + *upload_size <= s->cfg.max_body) {
+		if (rq->body_fd >= 0) {
+			spool_write(rq, upload_data, *upload_size);
+		} else if (!rq->too_large && rq->body.len + *upload_size <= rq->max_body) {
 			siegel_buf_append(&rq->body, upload_data, *upload_size);
 		} else {
 			rq->too_large = 1;
@@ -215,9 +294,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (rq->state == RQ_READING) {
+		if (rq->body_fd >= 0) {
+			close(rq->body_fd);
+			rq->body_fd = -1;
+		}
 		if (rq->too_large || rq->body.err) {
 			http_reply_code(rq, HE_BODY_TOO_LARGE, "the body may have at most %zu bytes",
-				s->cfg.max_body);
+				rq->max_body);
 			return send_reply(rq);
 		}
 		if (rq->route->blocking) {
@@ -261,6 +344,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	json_decref(rq->json);
 	siegel_buf_free(&rq->body);
+	if (rq->body_fd >= 0)
+		close(rq->body_fd);
+	if (rq->body_path != NULL)
+		unlink(rq->body_path);
+	free(rq->body_path);
+	if (rq->reply_fd >= 0)
+		close(rq->reply_fd);
 	free(rq->reply);
 	free(rq->path);
 	free(rq);
@@ -426,6 +516,10 @@ int http_server_start(struct http_server **out, const struct http_config *cfg, s
 		s->n_workers++;
 	}
 
+	if ((rc = http_exports_start(s, d)) != 0) {
+		stop_workers(s);
+		goto fail;
+	}
 	s->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -443,6 +537,7 @@ int http_server_start(struct http_server **out, const struct http_config *cfg, s
 		rc = siegel_fail(d, SIEGEL_E_IO, "cannot listen on https://%s:%d (%s)", c->listen, c->port,
 			errno ? strerror(errno) : "libmicrohttpd refused the options");
 		stop_workers(s);
+		http_exports_stop(s);
 		goto fail;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -469,6 +564,7 @@ void http_server_stop(struct http_server *s)
 	/* Every request a worker holds finishes its TSE call (it is one store
 	 * transaction: all or nothing), then the connections close. */
 	stop_workers(s);
+	http_exports_stop(s);
 	int64_t last = mono_ns() + 1000000000;
 	while (atomic_load(&s->in_flight) > 0 && mono_ns() < last)
 		nanosleep(&tick, NULL);

@@ -3,7 +3,11 @@
  * server (chronyd on loopback).
  *   - a till's day: create TSS, admin auth, initialize, time sync, 2 clients,
  *     100 receipts with updates (every log signature verified with the
- *     certificate from GET certificates), open transactions, disable
+ *     certificate from GET certificates), open transactions, an export job
+ *     (polled, downloaded, checked with siegel verify-export), filters and
+ *     ErrorTooManyRecords, disable, an export after disable; restore of the
+ *     downloaded TAR as a new TSS, a tampered TAR refused naming the member
+ *   - isolation also for another tenant's export ids
  *   - idempotency: the same PUT 3x sequentially and 3x concurrently: one
  *     signature, the same answer
  *   - isolation: tenant B gets 404 for tenant A's TSS on every route
@@ -16,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -47,6 +52,9 @@ static int64_t shift_mono(void *ctx)
 }
 
 static EVP_PKEY *leaf_key; /* of tenant A's TSS "till" */
+static char a_export_id[64]; /* an export of tenant A's TSS "till" */
+static char tar_path[512];   /* its TAR, downloaded */
+static uint64_t a_export_counter; /* the signature counter it ended with */
 
 /* Checks a transaction answer: the log message decodes, verifies with the
  * TSS certificate, and matches the JSON fields. Returns the counter. */
@@ -151,6 +159,192 @@ static void setup_tss(struct hc *c, const char *tss)
 	CHECK_STR(hc_str(c, "server"), ntp_name);
 }
 
+/* ---- exports ---- */
+
+/* POST …/exports with body; on 202 polls the job until it has finished and
+ * returns its final state ("" on a transport problem); id_out gets the id. */
+static const char *export_run(struct hc *c, const char *tss, const char *body, char *id_out,
+	size_t id_cap)
+{
+	static char state[32];
+	char path[256];
+	state[0] = 0;
+	snprintf(path, sizeof(path), "/api/v1/tss/%s/exports", tss);
+	long st = hc_req(c, "POST", path, body);
+	if (st != 202)
+		fprintf(stderr, "POST %s %s -> %ld %s\n", path, body, st, c->body ? c->body : "");
+	CHECK(st == 202);
+	if (st != 202)
+		return state;
+	const char *id = hc_str(c, "id");
+	CHECK(strlen(id) == 32);
+	CHECK(strcmp(hc_str(c, "state"), "PENDING") == 0 || strcmp(hc_str(c, "state"), "WORKING") == 0 ||
+	      strcmp(hc_str(c, "state"), "COMPLETED") == 0);
+	snprintf(id_out, id_cap, "%s", id);
+	snprintf(path, sizeof(path), "/api/v1/tss/%s/exports/%s", tss, id_out);
+	for (int i = 0; i < 3000; i++) {
+		if (hc_req(c, "GET", path, NULL) != 200)
+			break;
+		const char *s = hc_str(c, "state");
+		if (strcmp(s, "COMPLETED") == 0 || strcmp(s, "ERROR") == 0) {
+			snprintf(state, sizeof(state), "%s", s);
+			break;
+		}
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	CHECK(state[0] != 0);
+	return state;
+}
+
+/* GET …/file into path; returns the status. */
+static long export_download(struct hc *c, const char *tss, const char *id, const char *path)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "/api/v1/tss/%s/exports/%s/file", tss, id);
+	long st = hc_req(c, "GET", url, NULL);
+	if (st == 200) {
+		char *ct = NULL;
+		curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ct);
+		CHECK(ct != NULL && strcmp(ct, "application/x-tar") == 0);
+		t_write(path, c->body, c->len);
+	}
+	return st;
+}
+
+/* siegel verify-export FILE --json: result ok and `messages` logs. */
+static void verify_export(const char *path, uint64_t messages)
+{
+	char *out = NULL;
+	int rc = t_run(&out, "'%s' verify-export '%s' --json", t_siegel_bin(), path);
+	CHECK(rc == 0);
+	json_t *j = out ? json_loads(out, 0, NULL) : NULL;
+	CHECK(j != NULL);
+	CHECK_STR(json_string_value(json_object_get(j, "result")), "ok");
+	uint64_t n = (uint64_t)json_integer_value(json_object_get(j, "messages"));
+	if (n != messages)
+		fprintf(stderr, "verify-export %s: %llu messages, want %llu\n", path,
+			(unsigned long long)n, (unsigned long long)messages);
+	CHECK(n == messages);
+	json_decref(j);
+	free(out);
+}
+
+/* Export of "till" while it is INITIALIZED (no admin login needed), the
+ * filters, and the download checked by siegel verify-export. */
+static void test_export(struct hc *c, uint64_t counter)
+{
+	char id[64], path[256];
+	/* no login needed */
+	CHECK(hc_req(c, "POST", "/api/v1/tss/till/admin/logout", NULL) == 200);
+	counter++; /* logOut is logged */
+	CHECK_STR(export_run(c, "till", "{}", id, sizeof(id)), "COMPLETED");
+	CHECK((uint64_t)json_integer_value(json_object_get(c->json, "logs")) == counter);
+	json_t *pr = json_object_get(c->json, "progress");
+	CHECK((uint64_t)json_integer_value(json_object_get(pr, "logs_written")) == counter);
+	CHECK((uint64_t)json_integer_value(json_object_get(pr, "logs_total")) == counter);
+	CHECK((uint64_t)json_integer_value(json_object_get(c->json, "last_signature_counter")) == counter);
+	snprintf(a_export_id, sizeof(a_export_id), "%s", id);
+	a_export_counter = counter;
+	snprintf(tar_path, sizeof(tar_path), "%s/till-1.tar", t_tmpdir());
+	CHECK(export_download(c, "till", id, tar_path) == 200);
+	verify_export(tar_path, counter);
+	/* HEAD of the file */
+	snprintf(path, sizeof(path), "/api/v1/tss/till/exports/%s/file", id);
+	curl_easy_setopt(c->curl, CURLOPT_NOBODY, 1L);
+	CHECK(hc_req(c, "HEAD", path, NULL) == 200);
+	curl_easy_setopt(c->curl, CURLOPT_NOBODY, 0L);
+
+	/* filters: one transaction (3 logs); a range of one client */
+	CHECK_STR(export_run(c, "till", "{\"transaction_number\":5}", id, sizeof(id)), "COMPLETED");
+	CHECK(json_integer_value(json_object_get(c->json, "logs")) == 3);
+	char p2[512];
+	snprintf(p2, sizeof(p2), "%s/till-tx5.tar", t_tmpdir());
+	CHECK(export_download(c, "till", id, p2) == 200);
+	verify_export(p2, 3);
+	CHECK_STR(export_run(c, "till", "{\"start_transaction_number\":1,\"end_transaction_number\":10,"
+		"\"client_id\":\"KASSE-1\"}", id, sizeof(id)), "COMPLETED");
+	CHECK(json_integer_value(json_object_get(c->json, "logs")) == 15);
+	/* too many records: the job ends in ERROR, its file is 409 */
+	CHECK_STR(export_run(c, "till", "{\"maximum_number_records\":10}", id, sizeof(id)), "ERROR");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(c->json, "error"), "code")),
+		"ErrorTooManyRecords");
+	CHECK(export_download(c, "till", id, p2) == 409);
+	CHECK_STR(hc_code(c), "E_STATE");
+	/* nothing since the full export above (incremental continues after it) */
+	CHECK_STR(export_run(c, "till", "{\"incremental\":true}", id, sizeof(id)), "ERROR");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(c->json, "error"), "code")),
+		"ErrorNoDataAvailable");
+	/* refused up front */
+	CHECK(hc_req(c, "POST", "/api/v1/tss/till/exports",
+		"{\"transaction_number\":5,\"start_transaction_number\":1}") == 400);
+	CHECK_STR(hc_code(c), "ErrorParameterMismatch");
+	CHECK(hc_req(c, "POST", "/api/v1/tss/till/exports", "{\"start_date\":10,\"end_date\":5}") == 400);
+	CHECK(hc_req(c, "POST", "/api/v1/tss/till/exports", "{\"format\":\"zip\"}") == 400);
+	CHECK_STR(hc_code(c), "E_UNKNOWN_FIELD");
+	CHECK(hc_req(c, "POST", "/api/v1/tss/till/exports", "{\"incremental\":1}") == 400);
+	CHECK_STR(hc_code(c), "E_TYPE");
+	CHECK(hc_req(c, "POST", "/api/v1/tss/nothere/exports", "{}") == 404);
+	/* unknown ids */
+	CHECK(hc_req(c, "GET", "/api/v1/tss/till/exports/0123456789abcdef0123456789abcdef", NULL) == 404);
+	CHECK(hc_req(c, "GET", "/api/v1/tss/till/exports/..%2F..%2Fsiegel.db/file", NULL) == 404);
+	/* another TSS of the same tenant does not see the job */
+	snprintf(path, sizeof(path), "/api/v1/tss/idem/exports/%s", a_export_id);
+	CHECK(hc_req(c, "GET", path, NULL) == 404);
+	CHECK(hc_req(c, "POST", "/api/v1/tss/till/admin/auth", "{\"pin\":\"12345\"}") == 200);
+}
+
+/* Restore: the downloaded TAR as a new TSS; a tampered copy is refused. */
+static void test_restore(struct hc *c, uint64_t counter)
+{
+	size_t len = 0;
+	uint8_t *tar = t_read(tar_path, &len);
+	CHECK(hc_req_len(c, "POST", "/api/v1/tss/till-copy/restore", (const char *)tar, (long)len) == 201);
+	CHECK_STR(hc_str(c, "state"), "DISABLED");
+	CHECK((uint64_t)json_integer_value(json_object_get(c->json, "signature_counter")) == counter);
+	CHECK((uint64_t)json_integer_value(json_object_get(json_object_get(c->json, "restored"), "logs")) ==
+	      counter);
+	/* the restored TSS is an archive: it exports, it does not sign */
+	char id[64], p[512];
+	CHECK_STR(export_run(c, "till-copy", "{}", id, sizeof(id)), "COMPLETED");
+	snprintf(p, sizeof(p), "%s/till-copy.tar", t_tmpdir());
+	CHECK(export_download(c, "till-copy", id, p) == 200);
+	verify_export(p, counter);
+	CHECK(put_tx(c, "till-copy", "r-1", 1, "ACTIVE", "KASSE-1", NULL, NULL) >= 400);
+	/* only into a new TSS id */
+	CHECK(hc_req_len(c, "POST", "/api/v1/tss/till-copy/restore", (const char *)tar, (long)len) == 409);
+	CHECK_STR(hc_code(c), "E_EXISTS");
+	CHECK(hc_req_len(c, "POST", "/api/v1/tss/till/restore", (const char *)tar, (long)len) == 409);
+	CHECK(hc_req(c, "POST", "/api/v1/tss/empty/restore", NULL) == 400);
+	CHECK(hc_req(c, "POST", "/api/v1/tss/junk/restore", "not a tar archive at all") == 400);
+	CHECK(hc_req(c, "GET", "/api/v1/tss/junk", NULL) == 404);
+	/* a tampered TAR: the last byte (in the signature) of a .log member flipped */
+	char member[101] = "";
+	for (size_t off = 0; off + 512 <= len;) {
+		const char *h = (const char *)tar + off;
+		if (h[0] == 0)
+			break;
+		size_t size = (size_t)strtoull(h + 124, NULL, 8);
+		size_t nl = strnlen(h, 100);
+		if (nl > 4 && memcmp(h + nl - 4, ".log", 4) == 0 && size > 0 && member[0] == 0 &&
+		    strstr(h, "Log-Tra") != NULL && off > 20 * 512) {
+			memcpy(member, h, nl);
+			member[nl] = 0;
+			tar[off + 512 + size - 1] ^= 0x01;
+		}
+		off += 512 + (size + 511) / 512 * 512;
+	}
+	CHECK(member[0] != 0);
+	CHECK(hc_req_len(c, "POST", "/api/v1/tss/tampered/restore", (const char *)tar, (long)len) == 400);
+	const char *msg = hc_str(c, "message");
+	if (strstr(msg, member) == NULL)
+		fprintf(stderr, "tampered restore: message '%s' does not name %s\n", msg, member);
+	CHECK(strstr(msg, member) != NULL);
+	CHECK(hc_req(c, "GET", "/api/v1/tss/tampered", NULL) == 404);
+	CHECK(hc_req(c, "GET", "/api/v1/tss/tampered/logs/last", NULL) == 404);
+	free(tar);
+}
+
 static void test_day(struct hc *c)
 {
 	const char *tss = "till";
@@ -207,16 +401,28 @@ static void test_day(struct hc *c)
 	CHECK(hc_req(c, "GET", "/api/v1/tss", NULL) == 200);
 	CHECK(json_integer_value(json_object_get(c->json, "count")) >= 1);
 	CHECK(hc_req(c, "POST", "/api/v1/tss/till/selftest", NULL) == 200);
-	/* exports are designed in but not yet available */
-	CHECK(hc_req(c, "POST", "/api/v1/tss/till/exports", "{}") == 501);
-	CHECK_STR(hc_code(c), "E_NOTSUP");
-	CHECK(hc_req(c, "GET", "/api/v1/tss/till/exports/x1/file", NULL) == 501);
+	/* export: the whole day, checked by siegel verify-export */
+	test_export(c, tss_counter(c, tss));
 	/* disable: no more signatures */
 	CHECK(hc_req(c, "PATCH", "/api/v1/tss/till", "{\"state\":\"DISABLED\"}") == 200);
 	CHECK_STR(hc_str(c, "state"), "DISABLED");
 	CHECK(put_tx(c, tss, "after-disable", 1, "ACTIVE", "KASSE-1", NULL, NULL) == 409);
 	CHECK_STR(hc_code(c), "ErrorSecureElementDisabled");
 	CHECK(hc_req(c, "GET", "/api/v1/tss/till/certificates", NULL) == 200);
+	/* exports still work after disable (TR-03153-1 3.8); they never need a
+	 * login (test_export logs out first) */
+	uint64_t counter = tss_counter(c, tss);
+	char id[64], p[512];
+	/* incremental: what was signed after the full export (logins, disable) */
+	CHECK_STR(export_run(c, tss, "{\"incremental\":true}", id, sizeof(id)), "COMPLETED");
+	CHECK((uint64_t)json_integer_value(json_object_get(c->json, "logs")) == counter - a_export_counter);
+	CHECK((uint64_t)json_integer_value(json_object_get(c->json, "first_signature_counter")) ==
+	      a_export_counter + 1);
+	CHECK_STR(export_run(c, tss, "{}", id, sizeof(id)), "COMPLETED");
+	snprintf(p, sizeof(p), "%s/till-disabled.tar", t_tmpdir());
+	CHECK(export_download(c, tss, id, p) == 200);
+	verify_export(p, counter);
+	test_restore(c, a_export_counter);
 }
 
 /* ---- idempotency ---- */
@@ -311,7 +517,9 @@ static void test_isolation(struct hc *b)
 	for (size_t i = 0; i < http_route_count(); i++) {
 		const char *method, *path, *name;
 		http_route_describe(i, &method, &path, &name);
-		if (strstr(path, "{tssId}") == NULL || strcmp(name, "tss_put") == 0)
+		/* PUT and restore create a TSS in B's own namespace */
+		if (strstr(path, "{tssId}") == NULL || strcmp(name, "tss_put") == 0 ||
+		    strcmp(name, "tss_restore") == 0)
 			continue;
 		char url[512] = "";
 		for (const char *p = path; *p;) {
@@ -345,10 +553,22 @@ static void test_isolation(struct hc *b)
 			fprintf(stderr, "isolation: %s %s -> %ld %s\n", method, url, st, b->body ? b->body : "");
 		CHECK(st == 404);
 	}
+	/* A's export job: B can neither start, read nor download one */
+	char url[256];
+	CHECK(hc_req(b, "POST", "/api/v1/tss/till/exports", "{}") == 404);
+	snprintf(url, sizeof(url), "/api/v1/tss/till/exports/%s", a_export_id);
+	CHECK(hc_req(b, "GET", url, NULL) == 404);
+	snprintf(url, sizeof(url), "/api/v1/tss/till/exports/%s/file", a_export_id);
+	CHECK(hc_req(b, "GET", url, NULL) == 404);
 	/* B may have its own TSS of the same name; A's is untouched */
 	CHECK(hc_req(b, "PUT", "/api/v1/tss/idem", "{}") == 201);
 	CHECK(json_string_value(json_object_get(b->json, "admin_pin")) != NULL);
 	CHECK_STR(hc_str(b, "state"), "UNINITIALIZED");
+	/* nor with A's export id under B's own TSS */
+	snprintf(url, sizeof(url), "/api/v1/tss/idem/exports/%s", a_export_id);
+	CHECK(hc_req(b, "GET", url, NULL) == 404);
+	snprintf(url, sizeof(url), "/api/v1/tss/idem/exports/%s/file", a_export_id);
+	CHECK(hc_req(b, "GET", url, NULL) == 404);
 }
 
 /* ---- bad input ---- */
@@ -406,6 +626,9 @@ static void test_bad_input(struct hc *c, struct shift_clock *tclk)
 	snprintf(saved, sizeof(saved), "%s", c->token);
 	c->token[0] = 0;
 	CHECK(hc_req(c, "GET", "/api/v1/tss/idem", NULL) == 401);
+	CHECK_STR(hc_code(c), "E_UNAUTHORIZED");
+	/* a raw upload (restore) is refused before its body is spooled */
+	CHECK(hc_req(c, "POST", "/api/v1/tss/anon/restore", "not a tar, and no token") == 401);
 	CHECK_STR(hc_code(c), "E_UNAUTHORIZED");
 	snprintf(c->token, sizeof(c->token), "%064d", 7);
 	CHECK(hc_req(c, "GET", "/api/v1/tss/idem", NULL) == 401);
