@@ -1,5 +1,7 @@
 #include "base.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -536,6 +538,114 @@ int siegel_path_join(char *out, size_t cap, const char *dir, const char *name)
 {
 	int n = snprintf(out, cap, "%s/%s", dir, name);
 	return n < 0 || (size_t)n >= cap ? SIEGEL_E_LIMIT : 0;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int siegel_dir_list(char ***paths_out, size_t *n_out, const char *dir, size_t max,
+	int missing_ok, int (*keep)(const char *path, void *ctx), void *ctx,
+	struct siegel_diag *d)
+{
+	*paths_out = NULL;
+	*n_out = 0;
+	DIR *dh = opendir(dir);
+	if (dh == NULL) {
+		if (missing_ok && errno == ENOENT)
+			return 0;
+		return siegel_fail(d, SIEGEL_E_IO, "%s: %s", dir, strerror(errno));
+	}
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	struct dirent *e;
+	while ((e = readdir(dh)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[4096];
+		if (siegel_path_join(path, sizeof(path), dir, e->d_name) != 0)
+			continue;
+		if (keep != NULL && !keep(path, ctx))
+			continue;
+		if (n >= max) {
+			rc = siegel_fail(d, SIEGEL_E_LIMIT, "%s: more than %zu entries", dir, max);
+			break;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			char **nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				rc = siegel_fail(d, SIEGEL_E_NOMEM, "%s: out of memory", dir);
+				break;
+			}
+			v = nv;
+		}
+		if ((v[n] = strdup(path)) == NULL) {
+			rc = siegel_fail(d, SIEGEL_E_NOMEM, "%s: out of memory", dir);
+			break;
+		}
+		n++;
+	}
+	closedir(dh);
+	if (rc) {
+		siegel_strv_free(v, n);
+		return rc;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_strp);
+	*paths_out = v;
+	*n_out = n;
+	return 0;
+}
+
+void siegel_strv_free(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* ---- config text ---- */
+
+char *siegel_trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = 0;
+	return s;
+}
+
+char *siegel_conf_line(char **cursor, int *line)
+{
+	char *l = *cursor;
+	if (l == NULL)
+		return NULL;
+	char *nl = strchr(l, '\n');
+	if (nl != NULL)
+		*nl++ = 0;
+	*cursor = nl; /* NULL after the last line */
+	(*line)++;
+	char *hash = strchr(l, '#');
+	if (hash != NULL)
+		*hash = 0;
+	return siegel_trim(l);
+}
+
+int siegel_conf_kv(char *line, char **key, char **value)
+{
+	char *eq = strchr(line, '=');
+	if (eq == NULL)
+		return SIEGEL_E_PARSE;
+	*eq = 0;
+	*key = siegel_trim(line);
+	*value = siegel_trim(eq + 1);
+	return 0;
 }
 
 /* ---- clock ---- */

@@ -127,6 +127,27 @@ int siegel_write_file_atomic(const char *path, const void *data, size_t len, int
 int siegel_mkdir_p(const char *path, int mode) SIEGEL_WUR;
 /* out = dir + "/" + name; SIEGEL_E_LIMIT if it does not fit in cap. */
 int siegel_path_join(char *out, size_t cap, const char *dir, const char *name) SIEGEL_WUR;
+/* The entries of dir as "dir/name" paths in strcmp order (free with
+ * siegel_strv_free). Names starting with '.' are skipped, and so is every path
+ * keep (when not NULL) returns 0 for. More than max kept entries is
+ * SIEGEL_E_LIMIT. A dir that does not exist lists as empty with missing_ok,
+ * else it is SIEGEL_E_IO like any other dir that cannot be opened. */
+int siegel_dir_list(char ***paths_out, size_t *n_out, const char *dir, size_t max,
+	int missing_ok, int (*keep)(const char *path, void *ctx), void *ctx,
+	struct siegel_diag *d) SIEGEL_WUR;
+/* Frees the n strings of v and v. NULL-safe. */
+void siegel_strv_free(char **v, size_t n);
+
+/* Config text ("key = value" lines, '#' comments), parsed in place. */
+/* s without leading and trailing white space (the end is cut in place). */
+char *siegel_trim(char *s);
+/* Cuts the next line off the NUL-terminated text at *cursor and returns it
+ * without its '#' comment and surrounding white space, possibly empty; NULL
+ * when the text is used up. *line counts the lines returned (from 1). */
+char *siegel_conf_line(char **cursor, int *line);
+/* Splits "key = value" at the first '=' into trimmed key and value;
+ * SIEGEL_E_PARSE when there is no '='. */
+int siegel_conf_kv(char *line, char **key, char **value) SIEGEL_WUR;
 
 /* Clock: injectable so tests are reproducible. now returns Unix seconds (UTC)
  * of the host clock; mono returns a monotonic nanosecond count. */

@@ -517,16 +517,24 @@ out:
 /* ------------------------------------------------------------------ */
 /* serial numbers, certificates                                         */
 
-int export_serials(struct siegel_buf *out, struct tse *t, const char *tss_id,
+/* Checks tss_id and reads its TSS under the store lock. */
+static int row_get(struct tse *t, const char *tss_id, struct tss_export_row *row,
 	struct siegel_diag *d)
 {
 	int rc = tse_check_tss_id(tss_id, d);
 	if (rc)
 		return rc;
-	struct tss_export_row row;
 	store_lock(tse_store(t));
-	rc = row_load(tse_store(t), tss_id, &row, d);
+	rc = row_load(tse_store(t), tss_id, row, d);
 	store_unlock(tse_store(t));
+	return rc;
+}
+
+int export_serials(struct siegel_buf *out, struct tse *t, const char *tss_id,
+	struct siegel_diag *d)
+{
+	struct tss_export_row row;
+	int rc = row_get(t, tss_id, &row, d);
 	if (rc)
 		return rc;
 	struct logmsg_serial_record rec;
@@ -539,13 +547,8 @@ int export_serials(struct siegel_buf *out, struct tse *t, const char *tss_id,
 int export_certificates(struct siegel_buf *out, struct tse *t, const char *tss_id, int as_tar,
 	int64_t now, struct siegel_diag *d)
 {
-	int rc = tse_check_tss_id(tss_id, d);
-	if (rc)
-		return rc;
 	struct tss_export_row row;
-	store_lock(tse_store(t));
-	rc = row_load(tse_store(t), tss_id, &row, d);
-	store_unlock(tse_store(t));
+	int rc = row_get(t, tss_id, &row, d);
 	if (rc)
 		return rc;
 	if (!as_tar) {

@@ -1,7 +1,6 @@
 /* The configuration of `siegel serve`: one schema table (key, type, range,
  * default, meaning) is the only place a key is defined. File format:
  * "key = value" per line, '#' starts a comment, blank lines ignored. */
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -96,16 +95,6 @@ int http_settings_set(struct http_settings *s, const char *key, const char *valu
 		key);
 }
 
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = 0;
-	return s;
-}
-
 int http_settings_load(struct http_settings *s, const char *path, struct siegel_diag *d)
 {
 	uint8_t *text = NULL;
@@ -114,27 +103,17 @@ int http_settings_load(struct http_settings *s, const char *path, struct siegel_
 	if (rc)
 		return rc;
 	int line = 0;
-	char *next = NULL;
 	/* siegel_read_file NUL-terminates; lines are split in place */
-	for (char *l = (char *)text; l != NULL; l = next) {
-		line++;
-		next = strchr(l, '\n');
-		if (next)
-			*next++ = 0;
-		char *hash = strchr(l, '#');
-		if (hash)
-			*hash = 0;
-		char *t = trim(l);
+	char *cursor = (char *)text, *t, *key, *value;
+	while ((t = siegel_conf_line(&cursor, &line)) != NULL) {
 		if (*t == 0)
 			continue;
-		char *eq = strchr(t, '=');
-		if (eq == NULL) {
+		if (siegel_conf_kv(t, &key, &value) != 0) {
 			rc = siegel_fail(d, SIEGEL_E_PARSE, "%s:%d: want 'key = value'", path, line);
 			break;
 		}
-		*eq = 0;
 		struct siegel_diag kd = { { 0 } };
-		rc = http_settings_set(s, trim(t), trim(eq + 1), &kd);
+		rc = http_settings_set(s, key, value, &kd);
 		if (rc) {
 			rc = siegel_fail(d, rc, "%s:%d: %s", path, line, kd.msg);
 			break;

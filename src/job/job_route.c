@@ -22,8 +22,6 @@
  * later wait for the next run. */
 #include "job/job.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -53,16 +51,6 @@ static const struct {
 	{ "max_signatures", K_UINT, offsetof(struct job_route, max_signatures), 0 },
 	{ "deadline", K_INT64, offsetof(struct job_route, deadline), 0 },
 };
-
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = 0;
-	return s;
-}
 
 static int set_key(struct job_route *r, const char *k, const char *v, const char *path, int line,
 	struct siegel_diag *d)
@@ -122,20 +110,9 @@ int job_routes_load(struct job_route *routes, size_t cap, size_t *n_out, const c
 	size_t n = 0;
 	struct job_route *cur = NULL;
 	int line = 0;
-	char *save = NULL;
-	char *text = realloc(data, len + 1);
-	if (text == NULL) {
-		free(data);
-		return SIEGEL_E_NOMEM;
-	}
-	text[len] = 0;
-	for (char *l = strtok_r(text, "\n", &save); l != NULL && rc == 0;
-	     l = strtok_r(NULL, "\n", &save)) {
-		line++;
-		char *h = strchr(l, '#');
-		if (h != NULL)
-			*h = 0;
-		char *s = trim(l);
+	/* siegel_read_file NUL-terminates; lines are split in place */
+	char *cursor = (char *)data, *s, *key, *value;
+	while (rc == 0 && (s = siegel_conf_line(&cursor, &line)) != NULL) {
 		if (*s == 0)
 			continue;
 		if (*s == '[') {
@@ -159,87 +136,52 @@ int job_routes_load(struct job_route *routes, size_t cap, size_t *n_out, const c
 		}
 		if (cur == NULL)
 			continue;
-		char *eq = strchr(s, '=');
-		if (eq == NULL) {
+		if (siegel_conf_kv(s, &key, &value) != 0) {
 			rc = siegel_fail(d, SIEGEL_E_PARSE, "%s:%d: want key = value", path, line);
 			break;
 		}
-		*eq = 0;
-		rc = set_key(cur, trim(s), trim(eq + 1), path, line, d);
+		rc = set_key(cur, key, value, path, line, d);
 	}
 	if (rc == 0 && cur != NULL)
 		rc = route_check(cur, path, d);
-	free(text);
+	free(data);
 	if (rc)
 		return rc;
 	*n_out = n;
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* siegel_dir_list filter of job_route_scan: regular files only, and with
+ * *pdf_only only those that start like a PDF; anything else stays in the
+ * inbox untouched. */
+static int route_keep(const char *path, void *pdf_only)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	struct stat st;
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (!*(int *)pdf_only)
+		return 1;
+	uint8_t head[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
+	if (fd >= 0)
+		close(fd);
+	return got >= 8 && sign_is_pdf(head, (size_t)got);
 }
 
 int job_route_scan(char ***paths_out, size_t *n_out, const struct job_route *r,
 	struct siegel_diag *d)
 {
-	DIR *dir = opendir(r->inbox);
-	if (dir == NULL)
-		return siegel_fail(d, SIEGEL_E_IO, "route %s: inbox %s: %s", r->name, r->inbox,
-			strerror(errno));
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
 	int pdf_only = strcmp(r->format, "pdf") == 0;
-	struct dirent *e;
-	while ((e = readdir(dir)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[4096];
-		if (siegel_path_join(path, sizeof(path), r->inbox, e->d_name) != 0)
-			continue;
-		struct stat st;
-		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-			continue;
-		if (pdf_only) {
-			uint8_t head[8];
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			ssize_t got = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
-			if (fd >= 0)
-				close(fd);
-			if (got < 8 || !sign_is_pdf(head, (size_t)got))
-				continue; /* not the route's format: left in the inbox */
-		}
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			char **nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				rc = SIEGEL_E_NOMEM;
-				break;
-			}
-			v = nv;
-		}
-		if ((v[n] = strdup(path)) == NULL) {
-			rc = SIEGEL_E_NOMEM;
-			break;
-		}
-		n++;
-		if (n > JOB_MAX_DOCS) {
-			rc = siegel_fail(d, SIEGEL_E_LIMIT, "route %s: more than %d files in the inbox",
-				r->name, JOB_MAX_DOCS);
-			break;
-		}
-	}
-	closedir(dir);
-	if (rc) {
-		for (size_t i = 0; i < n; i++)
-			free(v[i]);
-		free(v);
-		return rc;
-	}
-	if (n > 0)
-		qsort(v, n, sizeof(*v), cmp_str);
+	char **v = NULL;
+	size_t n = 0;
+	struct siegel_diag inner = { { 0 } };
+	int rc = siegel_dir_list(&v, &n, r->inbox, JOB_MAX_DOCS, 0, route_keep, &pdf_only, &inner);
+	if (rc == SIEGEL_E_LIMIT)
+		return siegel_fail(d, rc, "route %s: more than %d files in the inbox", r->name,
+			JOB_MAX_DOCS);
+	if (rc)
+		return siegel_fail(d, rc, "route %s: inbox %s", r->name, inner.msg);
 	if (r->max_signatures > 0 && n > r->max_signatures) {
 		for (size_t i = r->max_signatures; i < n; i++)
 			free(v[i]);

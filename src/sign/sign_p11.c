@@ -3,10 +3,10 @@
  * caller logs in and out explicitly and passes the PIN for each context-
  * specific login, so a batch can bound the signatures per authentication and
  * reset the authorization afterwards (TR-03114 2.1). Nothing here recovers a
- * lost session by itself: a lost session is a fault of the batch. */
+ * lost session by itself: a lost session is a fault of the batch. The module,
+ * token and attribute mechanics are csp_p11_util's, shared with csp_p11. */
 #include "sign/sign.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,68 +15,25 @@
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
 
-#include <p11-kit/pkcs11.h>
-
 #include "alg/alg.h"
+#include "csp/csp_p11_util.h"
 
-#define P11_LABEL_LEN 32
-#define P11_MAX_SLOTS 256
-
+/* Module, token and session; no PIN is ever stored here. */
 struct sign_p11 {
-	void *dl;
-	CK_FUNCTION_LIST_PTR f;
-	int owns_init;
-	CK_SLOT_ID slot;
-	CK_SESSION_HANDLE sess;
-	int have_sess;
-	char label[P11_LABEL_LEN + 1];
+	struct csp_p11u u;
 };
 
+/* sign_p11's report of a failed call, "PKCS#11 <fn> <what>: CKR_...". Logins
+ * are explicit here, so CKR_USER_NOT_LOGGED_IN is the caller's missing login
+ * (SIEGEL_E_UNAUTHENTICATED), not a session to recover. */
 static int p11_fail(struct siegel_diag *d, CK_RV rv, const char *fn, const char *what)
 {
-	const char *name = NULL;
-	switch (rv) {
-	case CKR_PIN_INCORRECT: name = "CKR_PIN_INCORRECT"; break;
-	case CKR_PIN_LOCKED: name = "CKR_PIN_LOCKED"; break;
-	case CKR_PIN_LEN_RANGE: name = "CKR_PIN_LEN_RANGE"; break;
-	case CKR_USER_NOT_LOGGED_IN: name = "CKR_USER_NOT_LOGGED_IN"; break;
-	case CKR_USER_ALREADY_LOGGED_IN: name = "CKR_USER_ALREADY_LOGGED_IN"; break;
-	case CKR_KEY_HANDLE_INVALID: name = "CKR_KEY_HANDLE_INVALID"; break;
-	case CKR_OBJECT_HANDLE_INVALID: name = "CKR_OBJECT_HANDLE_INVALID"; break;
-	case CKR_SESSION_HANDLE_INVALID: name = "CKR_SESSION_HANDLE_INVALID"; break;
-	case CKR_SESSION_CLOSED: name = "CKR_SESSION_CLOSED"; break;
-	case CKR_DEVICE_ERROR: name = "CKR_DEVICE_ERROR"; break;
-	case CKR_DEVICE_REMOVED: name = "CKR_DEVICE_REMOVED"; break;
-	case CKR_TOKEN_NOT_PRESENT: name = "CKR_TOKEN_NOT_PRESENT"; break;
-	case CKR_MECHANISM_INVALID: name = "CKR_MECHANISM_INVALID"; break;
-	case CKR_OPERATION_NOT_INITIALIZED: name = "CKR_OPERATION_NOT_INITIALIZED"; break;
-	case CKR_OPERATION_ACTIVE: name = "CKR_OPERATION_ACTIVE"; break;
-	case CKR_BUFFER_TOO_SMALL: name = "CKR_BUFFER_TOO_SMALL"; break;
-	case CKR_FUNCTION_FAILED: name = "CKR_FUNCTION_FAILED"; break;
-	case CKR_GENERAL_ERROR: name = "CKR_GENERAL_ERROR"; break;
-	case CKR_ARGUMENTS_BAD: name = "CKR_ARGUMENTS_BAD"; break;
-	case CKR_KEY_TYPE_INCONSISTENT: name = "CKR_KEY_TYPE_INCONSISTENT"; break;
-	case CKR_CRYPTOKI_NOT_INITIALIZED: name = "CKR_CRYPTOKI_NOT_INITIALIZED"; break;
-	default: break;
-	}
-	if (name != NULL)
-		siegel_diag_set(d, "PKCS#11 %s%s%s: %s", fn, what ? " " : "", what ? what : "", name);
-	else
-		siegel_diag_set(d, "PKCS#11 %s%s%s: CKR_0x%08lx", fn, what ? " " : "",
-			what ? what : "", (unsigned long)rv);
-	switch (rv) {
-	case CKR_PIN_INCORRECT:
-	case CKR_PIN_LEN_RANGE:
-	case CKR_PIN_INVALID:
-	case CKR_PIN_EXPIRED:
-		return SIEGEL_E_AUTH_FAILED;
-	case CKR_PIN_LOCKED:
-		return SIEGEL_E_PIN_BLOCKED;
-	case CKR_USER_NOT_LOGGED_IN:
+	char buf[32];
+	siegel_diag_set(d, "PKCS#11 %s%s%s: %s", fn, what ? " " : "", what ? what : "",
+		csp_p11u_rv_name(rv, buf, sizeof(buf)));
+	if (rv == CKR_USER_NOT_LOGGED_IN)
 		return SIEGEL_E_UNAUTHENTICATED;
-	default:
-		return SIEGEL_E_PKCS11;
-	}
+	return csp_p11u_rv_err(rv);
 }
 
 int sign_p11_open(struct sign_p11 **out, const char *module_path, const char *token_label,
@@ -84,154 +41,73 @@ int sign_p11_open(struct sign_p11 **out, const char *module_path, const char *to
 {
 	if (out == NULL || module_path == NULL || token_label == NULL)
 		return siegel_fail(d, SIEGEL_E_INVAL, "PKCS#11: module path and token label needed");
-	size_t ll = strlen(token_label);
-	if (ll == 0 || ll > P11_LABEL_LEN)
-		return siegel_fail(d, SIEGEL_E_INVAL, "PKCS#11: token label must be 1..%d bytes",
-			P11_LABEL_LEN);
 	struct sign_p11 *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return siegel_fail(d, SIEGEL_E_NOMEM, "PKCS#11: out of memory");
-	memcpy(p->label, token_label, ll);
-	int rc = SIEGEL_E_PKCS11;
-	/* RTLD_NODELETE: modules keep state past C_Finalize (see csp_p11). */
-	p->dl = dlopen(module_path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-	if (p->dl == NULL) {
-		const char *e = dlerror();
-		rc = siegel_fail(d, SIEGEL_E_IO, "PKCS#11 module %s: %s", module_path,
-			e ? e : "dlopen failed");
-		goto fail;
-	}
-	CK_C_GetFunctionList gfl;
-	*(void **)&gfl = dlsym(p->dl, "C_GetFunctionList");
-	if (gfl == NULL || gfl(&p->f) != CKR_OK || p->f == NULL) {
-		rc = siegel_fail(d, SIEGEL_E_PKCS11, "PKCS#11 module %s: no usable C_GetFunctionList",
-			module_path);
-		p->f = NULL;
-		goto fail;
-	}
-	CK_C_INITIALIZE_ARGS args;
-	memset(&args, 0, sizeof(args));
-	args.flags = CKF_OS_LOCKING_OK;
-	CK_RV rv = p->f->C_Initialize(&args);
-	if (rv == CKR_OK)
-		p->owns_init = 1;
-	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		rc = p11_fail(d, rv, "C_Initialize", module_path);
-		goto fail;
-	}
-	CK_SLOT_ID slots[P11_MAX_SLOTS];
-	CK_ULONG n = P11_MAX_SLOTS;
-	rv = p->f->C_GetSlotList(CK_TRUE, slots, &n);
-	if (rv != CKR_OK) {
-		rc = p11_fail(d, rv, "C_GetSlotList", module_path);
-		goto fail;
-	}
-	unsigned char want[P11_LABEL_LEN];
-	memset(want, ' ', sizeof(want));
-	memcpy(want, token_label, ll);
+	p->u.fail = p11_fail;
 	int found = 0;
-	for (CK_ULONG i = 0; i < n && !found; i++) {
-		CK_TOKEN_INFO ti;
-		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
-			continue;
-		if ((ti.flags & CKF_TOKEN_INITIALIZED) && memcmp(ti.label, want, sizeof(want)) == 0) {
-			p->slot = slots[i];
-			found = 1;
-		}
-	}
-	if (!found) {
+	int rc = csp_p11u_set_label(&p->u, token_label, d);
+	if (rc == 0)
+		rc = csp_p11u_load(&p->u, module_path, d);
+	if (rc == 0)
+		rc = csp_p11u_find_slot(&p->u, &found, NULL, NULL, d);
+	if (rc == 0 && !found)
 		rc = siegel_fail(d, SIEGEL_E_NOTFOUND, "PKCS#11: no token labelled \"%s\" in %s",
 			token_label, module_path);
-		goto fail;
+	if (rc == 0)
+		rc = csp_p11u_session_open(&p->u, d);
+	if (rc) {
+		csp_p11u_unload(&p->u);
+		free(p);
+		return rc;
 	}
-	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
-		&p->sess);
-	if (rv != CKR_OK) {
-		rc = p11_fail(d, rv, "C_OpenSession", token_label);
-		goto fail;
-	}
-	p->have_sess = 1;
 	*out = p;
 	return 0;
-fail:
-	if (p->f != NULL && p->owns_init)
-		(void)p->f->C_Finalize(NULL);
-	if (p->dl != NULL)
-		dlclose(p->dl);
-	free(p);
-	return rc;
 }
 
 void sign_p11_close(struct sign_p11 *p)
 {
 	if (p == NULL)
 		return;
-	if (p->have_sess) {
-		(void)p->f->C_Logout(p->sess);
-		(void)p->f->C_CloseSession(p->sess);
-	}
-	if (p->owns_init)
-		(void)p->f->C_Finalize(NULL);
-	dlclose(p->dl);
+	if (p->u.have_sess)
+		(void)p->u.f->C_Logout(p->u.sess);
+	csp_p11u_session_close(&p->u);
+	csp_p11u_unload(&p->u);
 	free(p);
 }
 
 int sign_p11_login(struct sign_p11 *p, const char *pin, size_t pin_len, struct siegel_diag *d)
 {
-	if (p == NULL || !p->have_sess)
+	if (p == NULL || !p->u.have_sess)
 		return siegel_fail(d, SIEGEL_E_STATE, "PKCS#11: no session");
 	if (pin == NULL || pin_len == 0 || pin_len > SIGN_MAX_PIN)
 		return siegel_fail(d, SIEGEL_E_AUTH_FAILED, "PKCS#11: PIN must be 1..%d bytes",
 			SIGN_MAX_PIN);
-	CK_RV rv = p->f->C_Login(p->sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, pin_len);
+	CK_RV rv = p->u.f->C_Login(p->u.sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, pin_len);
 	if (rv != CKR_OK)
-		return p11_fail(d, rv, "C_Login(CKU_USER)", p->label);
+		return p11_fail(d, rv, "C_Login(CKU_USER)", p->u.label_str);
 	return 0;
 }
 
 int sign_p11_logout(struct sign_p11 *p, struct siegel_diag *d)
 {
-	if (p == NULL || !p->have_sess)
+	if (p == NULL || !p->u.have_sess)
 		return 0;
-	CK_RV rv = p->f->C_Logout(p->sess);
+	CK_RV rv = p->u.f->C_Logout(p->u.sess);
 	if (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN)
-		return p11_fail(d, rv, "C_Logout", p->label);
+		return p11_fail(d, rv, "C_Logout", p->u.label_str);
 	return 0;
 }
 
 int sign_p11_logged_in(struct sign_p11 *p)
 {
-	if (p == NULL || !p->have_sess)
+	if (p == NULL || !p->u.have_sess)
 		return 0;
 	CK_SESSION_INFO si;
-	if (p->f->C_GetSessionInfo(p->sess, &si) != CKR_OK)
+	if (p->u.f->C_GetSessionInfo(p->u.sess, &si) != CKR_OK)
 		return 0;
 	return si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS ||
 	       si.state == CKS_RW_SO_FUNCTIONS;
-}
-
-static int attr_bytes(uint8_t **out, size_t *out_len, struct sign_p11 *p, CK_OBJECT_HANDLE h,
-	CK_ATTRIBUTE_TYPE t, struct siegel_diag *d)
-{
-	CK_ATTRIBUTE a = { t, NULL, 0 };
-	CK_RV rv = p->f->C_GetAttributeValue(p->sess, h, &a, 1);
-	if (rv != CKR_OK)
-		return p11_fail(d, rv, "C_GetAttributeValue", NULL);
-	if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > 8192)
-		return siegel_fail(d, SIEGEL_E_PKCS11, "PKCS#11: attribute 0x%lx unavailable",
-			(unsigned long)t);
-	*out = malloc(a.ulValueLen ? a.ulValueLen : 1);
-	if (*out == NULL)
-		return SIEGEL_E_NOMEM;
-	a.pValue = *out;
-	rv = p->f->C_GetAttributeValue(p->sess, h, &a, 1);
-	if (rv != CKR_OK) {
-		free(*out);
-		*out = NULL;
-		return p11_fail(d, rv, "C_GetAttributeValue", NULL);
-	}
-	*out_len = a.ulValueLen;
-	return 0;
 }
 
 int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *label,
@@ -239,28 +115,16 @@ int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *
 {
 	if (out == NULL || p == NULL || (label == NULL && id_len == 0))
 		return siegel_fail(d, SIEGEL_E_INVAL, "PKCS#11 key: label or id needed");
-	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE tmpl[3];
-	CK_ULONG nt = 0;
-	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
-	if (label != NULL)
-		tmpl[nt++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
-	if (id_len > 0)
-		tmpl[nt++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, id_len };
 	const char *what = label != NULL ? label : "(by CKA_ID)";
-	CK_RV rv = p->f->C_FindObjectsInit(p->sess, tmpl, nt);
-	if (rv != CKR_OK)
-		return p11_fail(d, rv, "C_FindObjectsInit", what);
 	CK_OBJECT_HANDLE hs[2];
 	CK_ULONG n = 0;
-	rv = p->f->C_FindObjects(p->sess, hs, 2, &n);
-	(void)p->f->C_FindObjectsFinal(p->sess);
-	if (rv != CKR_OK)
-		return p11_fail(d, rv, "C_FindObjects", what);
+	int rc = csp_p11u_find_objects(hs, 2, &n, &p->u, CKO_PRIVATE_KEY, label, id, id_len, d);
+	if (rc)
+		return rc;
 	if (n != 1)
 		return siegel_fail(d, n == 0 ? SIEGEL_E_NOTFOUND : SIEGEL_E_EXISTS,
 			"PKCS#11: %s private key %s on token \"%s\"%s", n == 0 ? "no" : "more than one",
-			what, p->label, n == 0 ? " (logged in?)" : "");
+			what, p->u.label_str, n == 0 ? " (logged in?)" : "");
 	memset(out, 0, sizeof(*out));
 	out->handle = hs[0];
 	snprintf(out->label, sizeof(out->label), "%s", what);
@@ -271,7 +135,7 @@ int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *
 		{ CKA_SIGN, &can_sign, sizeof(can_sign) },
 		{ CKA_ALWAYS_AUTHENTICATE, &aa, sizeof(aa) },
 	};
-	rv = p->f->C_GetAttributeValue(p->sess, hs[0], a, 3);
+	CK_RV rv = p->u.f->C_GetAttributeValue(p->u.sess, hs[0], a, 3);
 	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
 		return p11_fail(d, rv, "C_GetAttributeValue", what);
 	if (a[2].ulValueLen == CK_UNAVAILABLE_INFORMATION)
@@ -283,16 +147,12 @@ int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *
 	size_t vl = 0;
 	if (kt == CKK_EC) {
 		out->type = SIGN_KEY_EC;
-		int rc = attr_bytes(&v, &vl, p, hs[0], CKA_EC_PARAMS, d);
+		rc = csp_p11u_attr_get(&v, &vl, &p->u, hs[0], CKA_EC_PARAMS, what, d);
 		if (rc)
 			return rc;
-		static const enum siegel_alg curves[] = { SIEGEL_ALG_P256_SHA256,
-			SIEGEL_ALG_P384_SHA384, SIEGEL_ALG_BP256_SHA256, SIEGEL_ALG_BP384_SHA384 };
-		for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
-			const struct alg_info *ai = alg_get(curves[i]);
-			if (ai->curve_oid_der_len == vl && memcmp(ai->curve_oid_der, v, vl) == 0)
-				out->size_bytes = ai->field_len;
-		}
+		const struct alg_info *ai = csp_p11u_curve_of(v, vl);
+		if (ai != NULL)
+			out->size_bytes = ai->field_len;
 		free(v);
 		if (out->size_bytes == 0)
 			return siegel_fail(d, SIEGEL_E_NOTSUP,
@@ -300,7 +160,7 @@ int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *
 				"(want P-256, P-384, brainpoolP256r1/384r1)", what);
 	} else if (kt == CKK_RSA) {
 		out->type = SIGN_KEY_RSA;
-		int rc = attr_bytes(&v, &vl, p, hs[0], CKA_MODULUS, d);
+		rc = csp_p11u_attr_get(&v, &vl, &p->u, hs[0], CKA_MODULUS, what, d);
 		if (rc)
 			return rc;
 		size_t i = 0;
@@ -331,7 +191,7 @@ int sign_p11_sign_digest(uint8_t *sig_out, size_t *sig_len, size_t sig_cap, stru
 	const struct sign_p11_key *k, int hash_nid, int rsa_pss, const uint8_t *digest,
 	size_t digest_len, const char *pin, size_t pin_len, struct siegel_diag *d)
 {
-	if (p == NULL || !p->have_sess || k == NULL)
+	if (p == NULL || !p->u.have_sess || k == NULL)
 		return siegel_fail(d, SIEGEL_E_STATE, "PKCS#11 sign: no session");
 	uint8_t in[128];
 	size_t in_len = 0;
@@ -363,24 +223,24 @@ int sign_p11_sign_digest(uint8_t *sig_out, size_t *sig_len, size_t sig_cap, stru
 			mech.ulParameterLen = sizeof(pss);
 		}
 	}
-	CK_RV rv = p->f->C_SignInit(p->sess, &mech, (CK_OBJECT_HANDLE)k->handle);
+	CK_RV rv = p->u.f->C_SignInit(p->u.sess, &mech, (CK_OBJECT_HANDLE)k->handle);
 	if (rv != CKR_OK)
 		return p11_fail(d, rv, "C_SignInit", k->label);
 	if (k->always_auth) {
-		rv = p->f->C_Login(p->sess, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, pin_len);
+		rv = p->u.f->C_Login(p->u.sess, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, pin_len);
 		if (rv != CKR_OK) {
 			int rc = p11_fail(d, rv, "C_Login(CKU_CONTEXT_SPECIFIC)", k->label);
 			/* End the pending operation: a zero-length output query would
 			 * keep it, so sign into a scratch buffer (fails unauthenticated). */
 			uint8_t scratch[SIGN_MAX_SIG];
 			CK_ULONG sl = sizeof(scratch);
-			(void)p->f->C_Sign(p->sess, in, in_len, scratch, &sl);
+			(void)p->u.f->C_Sign(p->u.sess, in, in_len, scratch, &sl);
 			return rc;
 		}
 	}
 	uint8_t raw[SIGN_MAX_SIG];
 	CK_ULONG rl = sizeof(raw);
-	rv = p->f->C_Sign(p->sess, in, in_len, raw, &rl);
+	rv = p->u.f->C_Sign(p->u.sess, in, in_len, raw, &rl);
 	siegel_wipe(in, sizeof(in));
 	if (rv != CKR_OK)
 		return p11_fail(d, rv, "C_Sign", k->label);
@@ -412,16 +272,16 @@ int sign_p11_sign_digest(uint8_t *sig_out, size_t *sig_len, size_t sig_cap, stru
 unsigned long sign_p11_probe_unauth_sign(struct sign_p11 *p, const struct sign_p11_key *k)
 {
 	CK_SESSION_HANDLE s;
-	CK_RV rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+	CK_RV rv = p->u.f->C_OpenSession(p->u.slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
 	if (rv != CKR_OK)
 		return rv;
 	CK_MECHANISM mech = { k->type == SIGN_KEY_EC ? CKM_ECDSA : CKM_RSA_PKCS, NULL, 0 };
 	uint8_t in[32] = { 1 }, out[SIGN_MAX_SIG];
 	CK_ULONG ol = sizeof(out);
-	rv = p->f->C_SignInit(s, &mech, (CK_OBJECT_HANDLE)k->handle);
+	rv = p->u.f->C_SignInit(s, &mech, (CK_OBJECT_HANDLE)k->handle);
 	if (rv == CKR_OK)
-		rv = p->f->C_Sign(s, in, sizeof(in), out, &ol);
-	(void)p->f->C_CloseSession(s);
+		rv = p->u.f->C_Sign(s, in, sizeof(in), out, &ol);
+	(void)p->u.f->C_CloseSession(s);
 	return rv;
 }
 
@@ -480,7 +340,7 @@ int sign_p11_generate(EVP_PKEY **pub_out, struct sign_p11 *p, const char *label,
 		priv_t[nq++] = (CK_ATTRIBUTE){ CKA_ALWAYS_AUTHENTICATE, &yes, sizeof(yes) };
 	CK_MECHANISM mech = { ai ? CKM_EC_KEY_PAIR_GEN : CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
 	CK_OBJECT_HANDLE hpub, hpriv;
-	CK_RV rv = p->f->C_GenerateKeyPair(p->sess, &mech, pub_t, np, priv_t, nq, &hpub, &hpriv);
+	CK_RV rv = p->u.f->C_GenerateKeyPair(p->u.sess, &mech, pub_t, np, priv_t, nq, &hpub, &hpriv);
 	if (rv != CKR_OK)
 		return p11_fail(d, rv, "C_GenerateKeyPair", label);
 	if (pub_out == NULL)
@@ -489,21 +349,21 @@ int sign_p11_generate(EVP_PKEY **pub_out, struct sign_p11 *p, const char *label,
 	size_t vl = 0, el = 0;
 	int rc = 0;
 	if (ai) {
-		rc = attr_bytes(&v, &vl, p, hpub, CKA_EC_POINT, d);
+		rc = csp_p11u_attr_get(&v, &vl, &p->u, hpub, CKA_EC_POINT, label, d);
 		if (rc)
 			return rc;
-		/* DER OCTET STRING { 04||X||Y } */
-		size_t hdr = (vl > 2 && v[1] == 0x81) ? 3 : 2;
-		if (vl <= hdr || v[0] != 0x04 ||
-		    alg_pkey_from_point(pub_out, ai->curve_nid, v + hdr, vl - hdr) != 0)
+		uint8_t pt[ALG_MAX_PUB];
+		size_t pt_len = 0;
+		if (csp_p11u_ec_point(pt, &pt_len, v, vl, ai->field_len) != 0 ||
+		    alg_pkey_from_point(pub_out, ai->curve_nid, pt, pt_len) != 0)
 			rc = siegel_fail(d, SIEGEL_E_PKCS11, "PKCS#11: bad CKA_EC_POINT of new key %s",
 				label);
 		free(v);
 		return rc;
 	}
-	rc = attr_bytes(&v, &vl, p, hpub, CKA_MODULUS, d);
+	rc = csp_p11u_attr_get(&v, &vl, &p->u, hpub, CKA_MODULUS, label, d);
 	if (rc == 0)
-		rc = attr_bytes(&e, &el, p, hpub, CKA_PUBLIC_EXPONENT, d);
+		rc = csp_p11u_attr_get(&e, &el, &p->u, hpub, CKA_PUBLIC_EXPONENT, label, d);
 	if (rc == 0) {
 		BIGNUM *bn = BN_bin2bn(v, (int)vl, NULL), *be = BN_bin2bn(e, (int)el, NULL);
 		OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();

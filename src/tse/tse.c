@@ -968,6 +968,16 @@ static int user_op_begin(struct op_ctx *c, struct siegel_diag *d)
 	return rc;
 }
 
+/* user_op_begin, then the row of user (SIEGEL_E_UNKNOWN_USER if none). */
+static int user_op_load(struct op_ctx *c, const char *user, struct user_row *u,
+	struct siegel_diag *d)
+{
+	int rc = user_op_begin(c, d);
+	if (rc == 0)
+		rc = user_load(c->t, c->tss_id, user, u, d);
+	return rc;
+}
+
 static int auth_txn(struct store *s, void *vctx, struct siegel_diag *d)
 {
 	(void)s;
@@ -1057,11 +1067,8 @@ static int logout_txn(struct store *s, void *vctx, struct siegel_diag *d)
 	struct op_ctx *c = vctx;
 	struct tse *t = c->t;
 	const struct auth_args *a = c->args;
-	int rc = user_op_begin(c, d);
-	if (rc)
-		return rc;
 	struct user_row u;
-	rc = user_load(t, c->tss_id, a->user, &u, d);
+	int rc = user_op_load(c, a->user, &u, d);
 	if (rc)
 		return rc;
 	if (!u.logged_in) {
@@ -1085,11 +1092,8 @@ static int unblock_txn(struct store *s, void *vctx, struct siegel_diag *d)
 	struct op_ctx *c = vctx;
 	struct tse *t = c->t;
 	const struct auth_args *a = c->args;
-	int rc = user_op_begin(c, d);
-	if (rc)
-		return rc;
 	struct user_row u;
-	rc = user_load(t, c->tss_id, a->user, &u, d);
+	int rc = user_op_load(c, a->user, &u, d);
 	if (rc)
 		return rc;
 	int result;
@@ -1836,6 +1840,8 @@ static int tx_txn(struct store *s, void *vctx, struct siegel_diag *d)
 		memcpy(out->signature, back.signature.p, back.signature.len);
 		out->signature_len = back.signature.len;
 	}
+	out->alg = c->row.alg;
+	out->time_format = back.log_time.fmt;
 	if (back.log_time.fmt == LOGMSG_TIME_UNIX)
 		snprintf(out->log_time_text, sizeof(out->log_time_text), "%lld", (long long)now);
 	else

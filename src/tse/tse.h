@@ -139,6 +139,8 @@ struct tse_tx_result {
 	size_t signature_len;
 	struct siegel_buf log;         /* the DER log message */
 	struct siegel_buf qr;          /* finish: DSFinV-K QR string, NUL-terminated */
+	enum siegel_alg alg;           /* the signature algorithm of the TSS */
+	enum logmsg_time_format time_format; /* of the log's time (log_time_text) */
 };
 void tse_tx_result_init(struct tse_tx_result *r);
 void tse_tx_result_free(struct tse_tx_result *r);

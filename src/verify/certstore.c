@@ -1,8 +1,6 @@
 /* certstore.c: the qualified certificate store (a read-only directory of
  * certificates), chain building against it with a cache of verified
  * certificate signatures, and the chain model's time checks. */
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,64 +108,34 @@ static int has_suffix(const char *s, const char *suf)
 	return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* siegel_dir_list filter of certstore_load: the certificate file endings. */
+static int cert_file_keep(const char *path, void *ctx)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	(void)ctx;
+	return has_suffix(path, ".pem") || has_suffix(path, ".crt") || has_suffix(path, ".der") ||
+	       has_suffix(path, ".cer");
 }
 
 int certstore_load(struct verify_ctx *v, const char *dir, struct siegel_diag *d)
 {
-	DIR *dh = opendir(dir);
-	if (dh == NULL) {
-		if (errno == ENOENT)
-			return 0; /* no store yet: empty */
-		return siegel_fail(d, SIEGEL_E_IO, "certificate store %s: %s", dir, strerror(errno));
-	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
-	struct dirent *e;
-	while ((e = readdir(dh)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (!has_suffix(e->d_name, ".pem") && !has_suffix(e->d_name, ".crt") &&
-		    !has_suffix(e->d_name, ".der") && !has_suffix(e->d_name, ".cer"))
-			continue;
-		if (n >= VERIFY_MAX_STORE_CERTS) {
-			rc = siegel_fail(d, SIEGEL_E_LIMIT, "certificate store %s: more than %d files", dir,
-				VERIFY_MAX_STORE_CERTS);
-			break;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			char **nn = realloc(names, cap * sizeof(*nn));
-			if (nn == NULL) {
-				rc = SIEGEL_E_NOMEM;
-				break;
-			}
-			names = nn;
-		}
-		names[n] = strdup(e->d_name);
-		if (names[n] == NULL) {
-			rc = SIEGEL_E_NOMEM;
-			break;
-		}
-		n++;
-	}
-	closedir(dh);
-	if (rc == 0 && n > 1)
-		qsort(names, n, sizeof(*names), cmp_str);
+	char **paths = NULL;
+	size_t n = 0;
+	struct siegel_diag inner = { { 0 } };
+	/* no store yet: empty */
+	int rc = siegel_dir_list(&paths, &n, dir, VERIFY_MAX_STORE_CERTS, 1, cert_file_keep, NULL,
+		&inner);
+	if (rc == SIEGEL_E_LIMIT)
+		return siegel_fail(d, rc, "certificate store %s: more than %d files", dir,
+			VERIFY_MAX_STORE_CERTS);
+	if (rc)
+		return siegel_fail(d, rc, "certificate store %s", inner.msg);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		struct stat st;
-		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		if (stat(paths[i], &st) != 0 || !S_ISREG(st.st_mode))
 			continue;
-		rc = load_file(v, path, d);
+		rc = load_file(v, paths[i], d);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	siegel_strv_free(paths, n);
 	return rc;
 }
 
