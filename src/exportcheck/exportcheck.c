@@ -482,6 +482,12 @@ static size_t strip_fc(const char *s, size_t n)
 static const char *const field_names[] = { "format", "time", "counter", "type", "transaction",
 	"operation", "client" };
 
+/* Equal byte strings; either pointer may be NULL when its length is 0. */
+static int same_bytes(const void *a, size_t alen, const void *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
 static void check_file_name(struct exportcheck_report *r, const char *member, const struct logmsg *m)
 {
 	const char *base = tar_basename(member);
@@ -514,7 +520,7 @@ static void check_file_name(struct exportcheck_report *r, const char *member, co
 	unsigned fields = 0;
 	if (strcmp(fa.fmt, fe.fmt) != 0)
 		fields |= EXPORTCHECK_F_FORMAT;
-	if (fa.time_len != fe.time_len || memcmp(fa.time, fe.time, fa.time_len) != 0)
+	if (!same_bytes(fa.time, fa.time_len, fe.time, fe.time_len))
 		fields |= EXPORTCHECK_F_TIME;
 	if (fa.sig != fe.sig)
 		fields |= EXPORTCHECK_F_COUNTER;
@@ -523,9 +529,9 @@ static void check_file_name(struct exportcheck_report *r, const char *member, co
 	else {
 		if (fa.tx != fe.tx)
 			fields |= EXPORTCHECK_F_TX;
-		if (fa.op_len != fe.op_len || memcmp(fa.op, fe.op, fa.op_len) != 0)
+		if (!same_bytes(fa.op, fa.op_len, fe.op, fe.op_len))
 			fields |= EXPORTCHECK_F_OPERATION;
-		if (fa.client_len != fe.client_len || memcmp(fa.client, fe.client, fa.client_len) != 0)
+		if (!same_bytes(fa.client, fa.client_len, fe.client, fe.client_len))
 			fields |= EXPORTCHECK_F_CLIENT;
 	}
 	struct exportcheck_fname *nv = realloc(r->fname_mismatches,

@@ -47,7 +47,8 @@ grep -q "unknown key 'bogus'" "$tmp/bad.err" || fail "config error message"
 start() {
 	"$bin" serve --config "$tmp/siegel.conf" >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
-	for _ in $(seq 1 200); do
+	# up to 60 s: the first start makes a token, a test CA and a TLS key
+	for _ in $(seq 1 1200); do
 		grep -q "listening on" "$tmp/out" 2>/dev/null && break
 		sleep 0.05
 	done
