@@ -30,12 +30,16 @@
 #define TX_CANCEL_DATA "AVBelegabbruch^0.00_0.00_0.00_0.00_0.00^"
 
 struct tx_hook_ctx {
-	const char *tss, *tx_id, *state, *client_id;
+	const char *tss, *tx_id;
 	long long revision;
-	enum tse_tx_op op;
 	uint8_t req_hash[32];
 	int64_t now;
+	enum tse_tx_op op;
 	enum http_ecode conflict;     /* HE_COUNT = none */
+	/* The answer: the request's own fields (JSON-escaped once, before the
+	 * store transaction), completed in hook_after with the signed ones. */
+	struct siegel_buf resp;
+	size_t head_len;              /* resp.len of the request's own fields */
 	char *response;               /* malloc'd answer (stored or new) */
 	int replay;
 };
@@ -54,58 +58,135 @@ static int check_tx_id(const char *id)
 	return 0;
 }
 
-static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct siegel_diag *d)
+/* Appends s as a JSON string (quotes included); s is valid UTF-8 (it came
+ * through the JSON parser or is ASCII), so only '"', '\\' and control
+ * characters need escapes. */
+static void json_str(struct siegel_buf *b, const char *s, size_t n)
 {
-	struct tx_hook_ctx *c = vctx;
-	/* another tenant's (or no) TSS: 404 before anything else is told */
+	static const char hex[] = "0123456789abcdef";
+	siegel_buf_putc(b, '"');
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		siegel_buf_append(b, s + run, i - run);
+		run = i + 1;
+		char e[6] = { '\\', 0 };
+		size_t el = 2;
+		switch (ch) {
+		case '"': e[1] = '"'; break;
+		case '\\': e[1] = '\\'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		case '\b': e[1] = 'b'; break;
+		case '\f': e[1] = 'f'; break;
+		default:
+			e[1] = 'u';
+			e[2] = '0';
+			e[3] = '0';
+			e[4] = hex[ch >> 4];
+			e[5] = hex[ch & 15];
+			el = 6;
+		}
+		siegel_buf_append(b, e, el);
+	}
+	siegel_buf_append(b, s + run, n - run);
+	siegel_buf_putc(b, '"');
+}
+
+/* Appends the base64 of in (RFC 4648, padded) as a JSON string. */
+static void json_b64(struct siegel_buf *b, const uint8_t *in, size_t n)
+{
+	size_t out = 4 * ((n + 2) / 3);
+	siegel_buf_putc(b, '"');
+	if (siegel_buf_reserve(b, out + 1) == 0 && !b->err) {
+		EVP_EncodeBlock(b->data + b->len, in, (int)n);
+		b->len += out;
+	}
+	siegel_buf_putc(b, '"');
+}
+
+static int tss_exists(struct tx_hook_ctx *c, struct store *s, struct siegel_diag *d)
+{
 	sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM tss WHERE id = ?", d);
 	if (st == NULL)
 		return SIEGEL_E_DB;
 	sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
 	int exists = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_reset(st);
-	if (!exists)
-		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no TSS with this id");
-	st = store_stmt(s,
-		"SELECT request_hash, response FROM tx_requests WHERE tss_id = ? AND tx_id = ? AND "
-		"revision = ?", d);
-	if (st == NULL)
-		return SIEGEL_E_DB;
-	sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, c->revision);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		int same = sqlite3_column_bytes(st, 0) == 32 &&
-			   memcmp(sqlite3_column_blob(st, 0), c->req_hash, 32) == 0;
-		if (same)
-			c->response = strdup((const char *)sqlite3_column_text(st, 1));
-		sqlite3_reset(st);
-		if (!same) {
-			c->conflict = HE_IDEMPOTENCY;
-			return siegel_fail(d, SIEGEL_E_EXISTS,
-				"transaction '%s' revision %lld was already sent with another body",
-				c->tx_id, c->revision);
-		}
-		if (c->response == NULL)
-			return SIEGEL_E_NOMEM;
-		c->replay = 1;
-		return TSE_HOOK_DONE;
+	return exists ? 0 : siegel_fail(d, SIEGEL_E_NOTFOUND, "no TSS with this id");
+}
+
+/* The stored request txId+revision: replay its answer (same body) or 409. */
+static int replay_or_conflict(struct tx_hook_ctx *c, const void *hash, int hash_len,
+	const unsigned char *response, struct siegel_diag *d)
+{
+	if (hash_len != 32 || memcmp(hash, c->req_hash, 32) != 0) {
+		c->conflict = HE_IDEMPOTENCY;
+		return siegel_fail(d, SIEGEL_E_EXISTS,
+			"transaction '%s' revision %lld was already sent with another body", c->tx_id,
+			c->revision);
 	}
-	sqlite3_reset(st);
-	st = store_stmt(s,
-		"SELECT revision, number FROM tx_requests WHERE tss_id = ? AND tx_id = ? "
-		"ORDER BY revision DESC LIMIT 1", d);
+	c->response = strdup(response ? (const char *)response : "");
+	if (c->response == NULL)
+		return SIEGEL_E_NOMEM;
+	c->replay = 1;
+	return TSE_HOOK_DONE;
+}
+
+/* Another tenant's (or no) TSS answers 404 before anything else is told.
+ * Where this transaction already has a row, its TSS exists (rows are only
+ * written with a signature of that TSS), so an update or finish costs one
+ * statement here: the latest revision of txId. */
+static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct siegel_diag *d)
+{
+	struct tx_hook_ctx *c = vctx;
+	sqlite3_stmt *st = store_stmt(s,
+		"SELECT revision, number, request_hash, response FROM tx_requests WHERE tss_id = ? AND "
+		"tx_id = ? ORDER BY revision DESC LIMIT 1", d);
 	if (st == NULL)
 		return SIEGEL_E_DB;
 	sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
 	long long last = 0;
 	uint64_t number = 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	int rc = 0, found = sqlite3_step(st) == SQLITE_ROW;
+	if (found) {
 		last = sqlite3_column_int64(st, 0);
 		number = (uint64_t)sqlite3_column_int64(st, 1);
+		if (last == c->revision) /* sent again: the stored answer or 409 */
+			rc = replay_or_conflict(c, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2),
+				sqlite3_column_text(st, 3), d);
 	}
 	sqlite3_reset(st);
+	if (found && c->revision == last + 1) {
+		*tx_number = number;
+		return 0;
+	}
+	if (found && last == c->revision)
+		return rc;
+	if (!found && (rc = tss_exists(c, s, d)) != 0)
+		return rc;
+	if (found && last > c->revision) {
+		/* an older revision sent again */
+		st = store_stmt(s,
+			"SELECT request_hash, response FROM tx_requests WHERE tss_id = ? AND tx_id = ? AND "
+			"revision = ?", d);
+		if (st == NULL)
+			return SIEGEL_E_DB;
+		sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, c->revision);
+		int old = sqlite3_step(st) == SQLITE_ROW;
+		if (old)
+			rc = replay_or_conflict(c, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0),
+				sqlite3_column_text(st, 1), d);
+		sqlite3_reset(st);
+		if (old)
+			return rc;
+	}
 	if (c->revision != last + 1) {
 		c->conflict = HE_REVISION;
 		return siegel_fail(d, SIEGEL_E_STATE,
@@ -116,56 +197,63 @@ static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct 
 	return 0;
 }
 
+/* Completes the answer from the result (no second parse of the log: the
+ * result has every field) and stores it with the request hash, in the store
+ * transaction of the signature. */
 static int hook_after(void *vctx, struct store *s, const struct tse_tx_result *r,
 	struct siegel_diag *d)
 {
+	static const char *const ops[] = { "StartTransaction", "UpdateTransaction", "FinishTransaction" };
 	struct tx_hook_ctx *c = vctx;
-	struct logmsg m;
-	int rc = logmsg_parse(&m, r->log.data, r->log.len, d);
-	if (rc)
-		return rc;
+	struct siegel_buf *b = &c->resp;
+	size_t head = c->head_len;
+	b->len = head;
+	const struct alg_info *ai = alg_get(r->alg);
 	char serial[2 * ALG_SERIAL_LEN + 1];
 	siegel_hex_encode(serial, r->serial, ALG_SERIAL_LEN);
-	char *sig = siegel_b64_encode(r->signature, r->signature_len);
-	char *log = siegel_b64_encode(r->log.data, r->log.len);
-	json_t *o = NULL;
-	if (sig != NULL && log != NULL)
-		o = json_pack("{s:s,s:I,s:I,s:s,s:s,s:I,s:{s:s%,s:I,s:s,s:s},s:{s:s,s:s,s:I},s:s,s:s}",
-			"tx_id", c->tx_id, "number", (json_int_t)r->transaction_number,
-			"revision", (json_int_t)c->revision, "state", c->state, "client_id", c->client_id,
-			"time_start", (json_int_t)r->start_time,
-			"log", "operation", (const char *)m.operation_type.p, m.operation_type.len,
-			"timestamp", (json_int_t)r->log_time,
-			"timestamp_format", logmsg_time_format_name(m.log_time.fmt),
-			"timestamp_text", r->log_time_text,
-			"signature", "value", sig, "algorithm", m.sig_alg_name ? m.sig_alg_name : "?",
-			"counter", (json_int_t)r->signature_counter,
-			"tss_serial_number", serial, "log_message", log);
-	if (o != NULL && m.has_process_type)
-		json_object_set_new(o, "process_type",
-			json_stringn((const char *)m.process_type.p, m.process_type.len));
-	if (o != NULL && r->qr.len > 0)
-		json_object_set_new(o, "qr_code_data", json_string((const char *)r->qr.data));
-	logmsg_clear(&m);
-	free(sig);
-	free(log);
-	c->response = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (c->response == NULL)
+	const char *op = ops[c->op];
+	if (siegel_buf_reserve(b, 4 * (r->log.len / 3) + r->qr.len * 2 + 512) != 0)
 		return siegel_fail(d, SIEGEL_E_NOMEM, "no memory for the answer");
+	siegel_buf_printf(b, ",\"number\":%llu,\"time_start\":%lld,\"log\":{\"operation\":\"%s\","
+		"\"timestamp\":%lld,\"timestamp_format\":\"%s\",\"timestamp_text\":",
+		(unsigned long long)r->transaction_number, (long long)r->start_time, op,
+		(long long)r->log_time, logmsg_time_format_name(r->time_format));
+	json_str(b, r->log_time_text, strlen(r->log_time_text));
+	siegel_buf_puts(b, "},\"signature\":{\"value\":");
+	json_b64(b, r->signature, r->signature_len);
+	siegel_buf_printf(b, ",\"algorithm\":\"%s\",\"counter\":%llu},\"tss_serial_number\":\"%s\","
+		"\"log_message\":", ai ? ai->sig_name : "?", (unsigned long long)r->signature_counter,
+		serial);
+	json_b64(b, r->log.data, r->log.len);
+	if (r->qr.len > 0) {
+		siegel_buf_puts(b, ",\"qr_code_data\":");
+		json_str(b, (const char *)r->qr.data, strlen((const char *)r->qr.data));
+	}
+	siegel_buf_putc(b, '}');
+	siegel_buf_putc(b, 0);
+	if (b->err) {
+		b->len = head;
+		b->err = 0;
+		return siegel_fail(d, SIEGEL_E_NOMEM, "no memory for the answer");
+	}
+	b->len--; /* the NUL stays behind the text */
 	sqlite3_stmt *st = store_stmt(s,
 		"INSERT INTO tx_requests (tss_id, tx_id, revision, number, request_hash, response, "
 		"created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", d);
-	if (st == NULL)
-		return SIEGEL_E_DB;
-	sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, c->revision);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->transaction_number);
-	sqlite3_bind_blob(st, 5, c->req_hash, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, c->response, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, c->now);
-	return store_exec_stmt(s, st, d);
+	int rc = st ? 0 : SIEGEL_E_DB;
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, c->revision);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)r->transaction_number);
+		sqlite3_bind_blob(st, 5, c->req_hash, 32, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, (const char *)b->data, (int)b->len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, c->now);
+		rc = store_exec_stmt(s, st, d);
+		/* the statement is cached: drop the borrowed text now */
+		sqlite3_clear_bindings(st);
+	}
+	return rc;
 }
 
 /* SHA-256 over the parsed request: state, client, type, data (length-prefixed). */
@@ -241,13 +329,32 @@ void ep_tss_tx_put(struct http_req *rq)
 	memset(&c, 0, sizeof(c));
 	c.tss = rq->tss;
 	c.tx_id = tx_id;
-	c.state = state;
-	c.client_id = client;
 	c.revision = revision;
 	c.op = op;
 	c.conflict = HE_COUNT;
 	c.now = (int64_t)time(NULL);
 	request_hash(c.req_hash, state, client, type, pd, pd_len);
+	/* the request's part of the answer, outside the store transaction */
+	siegel_buf_init(&c.resp);
+	/* room for the whole answer (the log holds processData), so hook_after
+	 * does not grow it inside the store transaction */
+	(void)siegel_buf_reserve(&c.resp, 4 * ((pd_len + 700) / 3) + 1024);
+	siegel_buf_puts(&c.resp, "{\"tx_id\":");
+	json_str(&c.resp, tx_id, strlen(tx_id));
+	siegel_buf_printf(&c.resp, ",\"revision\":%lld,\"state\":\"%s\",\"client_id\":", revision,
+		state);
+	json_str(&c.resp, client, strlen(client));
+	if (type != NULL) {
+		siegel_buf_puts(&c.resp, ",\"process_type\":");
+		json_str(&c.resp, type, strlen(type));
+	}
+	c.head_len = c.resp.len;
+	if (c.resp.err) {
+		siegel_buf_free(&c.resp);
+		free(pd);
+		http_reply_code(rq, HE_INTERNAL, "out of memory");
+		return;
+	}
 	struct tse_tx_hook hook = { hook_before, hook_after, &c };
 	struct tse_tx_result r;
 	tse_tx_result_init(&r);
@@ -260,6 +367,7 @@ void ep_tss_tx_put(struct http_req *rq)
 	free(pd);
 	if (rc) {
 		free(c.response);
+		siegel_buf_free(&c.resp);
 		if (c.conflict != HE_COUNT)
 			http_reply_code(rq, c.conflict, "%s", d.msg);
 		else
@@ -268,11 +376,18 @@ void ep_tss_tx_put(struct http_req *rq)
 	}
 	http_metrics_sign(&rq->srv->metrics,
 		(int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec), c.replay);
+	size_t len = 0;
+	if (c.replay) {
+		siegel_buf_free(&c.resp);
+		len = c.response ? strlen(c.response) : 0;
+	} else {
+		c.response = (char *)siegel_buf_steal(&c.resp, &len);
+	}
 	if (c.response == NULL) {
 		http_reply_code(rq, HE_INTERNAL, "no answer was stored");
 		return;
 	}
-	http_reply_raw(rq, 200, "application/json", c.response, strlen(c.response));
+	http_reply_raw(rq, 200, "application/json", c.response, len);
 }
 
 void ep_tss_tx_get(struct http_req *rq)

@@ -23,6 +23,7 @@ struct hc {
 	size_t len;
 	json_t *json;
 	CURLcode cc;
+	int no_json;                   /* 1: do not parse answers (benchmark) */
 };
 
 static size_t hc_write(char *p, size_t sz, size_t n, void *ud)
@@ -105,7 +106,7 @@ static inline long hc_req_len(struct hc *c, const char *method, const char *path
 	if (c->cc != CURLE_OK)
 		return 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c->status);
-	if (c->body != NULL)
+	if (c->body != NULL && !c->no_json)
 		c->json = json_loads(c->body, 0, NULL);
 	return c->status;
 }

@@ -83,6 +83,24 @@ static uint64_t check_tx_answer(json_t *o, const char *want_op)
 		CHECK(m.transaction_number == (uint64_t)json_integer_value(json_object_get(o, "number")));
 		CHECK(m.operation_type.len == strlen(want_op) &&
 		      memcmp(m.operation_type.p, want_op, m.operation_type.len) == 0);
+		/* the answer's fields are built from the TSE result, not from a
+		 * parse of the log: they must still say what the log says */
+		json_t *lg = json_object_get(o, "log");
+		CHECK_STR(json_string_value(json_object_get(lg, "operation")), want_op);
+		CHECK(json_integer_value(json_object_get(lg, "timestamp")) == m.log_time.unix_sec);
+		CHECK_STR(json_string_value(json_object_get(lg, "timestamp_format")),
+			logmsg_time_format_name(m.log_time.fmt));
+		CHECK_STR(json_string_value(json_object_get(sig, "algorithm")), m.sig_alg_name);
+		char serial[2 * ALG_SERIAL_LEN + 1] = "";
+		if (m.serial_number.len == ALG_SERIAL_LEN)
+			siegel_hex_encode(serial, m.serial_number.p, ALG_SERIAL_LEN);
+		CHECK_STR(json_string_value(json_object_get(o, "tss_serial_number")), serial);
+		const char *pt = json_string_value(json_object_get(o, "process_type"));
+		if (m.has_process_type)
+			CHECK(pt != NULL && strlen(pt) == m.process_type.len &&
+			      memcmp(pt, m.process_type.p, m.process_type.len) == 0);
+		else
+			CHECK(pt == NULL);
 		logmsg_clear(&m);
 	}
 	free(der);
