@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/obj_mac.h>
@@ -510,8 +511,11 @@ static int set_state(struct job *j, const struct job_config *cfg, enum job_state
 		"reason = ?, finished_at = ? WHERE id = ?", ps, 6, d);
 }
 
-/* Writes data to dir/name with fsync (staging). */
-static int stage_write(const char *dir, const char *name, const void *data, size_t len,
+/* Writes the pieces to a new file dir/name (staging) with writev, no fsync:
+ * the staged files are made durable once, by publish(), before anything is
+ * visible in the outbox. A new file (O_EXCL), never a truncated or renamed-
+ * over one: ext4 (auto_da_alloc) flushes those on close. */
+static int stage_write(const char *dir, const char *name, const struct iovec *iov, int n_iov,
 	struct siegel_diag *d)
 {
 	char path[JOB_PATH_MAX];
@@ -520,22 +524,36 @@ static int stage_write(const char *dir, const char *name, const void *data, size
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", path, strerror(errno));
-	const uint8_t *p = data;
-	size_t off = 0;
-	int rc = 0;
-	while (off < len) {
-		ssize_t w = write(fd, p + off, len - off);
+	struct iovec v[4];
+	if (n_iov < 0 || n_iov > 4) {
+		close(fd);
+		return siegel_fail(d, SIEGEL_E_INVAL, "staging %s: %d pieces", path, n_iov);
+	}
+	memcpy(v, iov, (size_t)n_iov * sizeof(v[0]));
+	int rc = 0, k = 0;
+	while (k < n_iov) {
+		if (v[k].iov_len == 0) {
+			k++;
+			continue;
+		}
+		ssize_t w = writev(fd, v + k, n_iov - k);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0) {
-			rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", path, strerror(errno));
+		if (w <= 0) {
+			rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", path,
+				w < 0 ? strerror(errno) : "short write");
 			break;
 		}
-		off += (size_t)w;
+		size_t done = (size_t)w;
+		while (k < n_iov && done >= v[k].iov_len)
+			done -= v[k++].iov_len;
+		if (k < n_iov) {
+			v[k].iov_base = (uint8_t *)v[k].iov_base + done;
+			v[k].iov_len -= done;
+		}
 	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: fsync: %s", path, strerror(errno));
-	close(fd);
+	if (close(fd) != 0 && rc == 0)
+		rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: close: %s", path, strerror(errno));
 	return rc;
 }
 
@@ -579,7 +597,31 @@ static int publish(const char *staging, const char *outbox, struct job *j, int w
 	int rc = 0;
 	size_t done = 0;
 	char src[JOB_PATH_MAX], dst[JOB_PATH_MAX];
-	for (; done < k; done++) {
+	/* durability, once per job: one syncfs writes back every staged file
+	 * in one journal commit (instead of one per file), then each file's
+	 * fsync (cheap now) reports its own write-back error, then the staging
+	 * directory; only then is anything linked into the outbox */
+	int sfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0)
+		rc = siegel_fail(d, SIEGEL_E_IO, "publish: %s: %s", staging, strerror(errno));
+	else
+		(void)syncfs(sfd); /* its error may be another file's: fsync below decides */
+	for (size_t i = 0; rc == 0 && i < k; i++) {
+		if (siegel_path_join(src, sizeof(src), staging, names[i]) != 0) {
+			rc = siegel_fail(d, SIEGEL_E_LIMIT, "publish: path of %s too long", names[i]);
+			break;
+		}
+		int fd = open(src, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) != 0)
+			rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", src, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	if (rc == 0 && fsync(sfd) != 0)
+		rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", staging, strerror(errno));
+	if (sfd >= 0)
+		close(sfd);
+	for (; rc == 0 && done < k; done++) {
 		if (siegel_path_join(src, sizeof(src), staging, names[done]) != 0 ||
 		    siegel_path_join(dst, sizeof(dst), outbox, names[done]) != 0) {
 			rc = siegel_fail(d, SIEGEL_E_LIMIT, "publish: path of %s too long", names[done]);
@@ -603,61 +645,84 @@ static int publish(const char *staging, const char *outbox, struct job *j, int w
 	return rc;
 }
 
+/* Buffers reused from one document to the next. */
+struct doc_bufs {
+	struct siegel_buf in;         /* the document */
+	struct siegel_buf out;        /* the .p7s, or the PDF's incremental update */
+	EVP_MD_CTX *sha;              /* SHA-256 of the document (confirmation check) */
+	EVP_MD_CTX *fin;              /* scratch copy to finalise it */
+};
+
 /* Signs one document into staging. */
 static int sign_one(struct job *j, size_t i, const struct job_config *cfg,
 	const struct sign_signer *signer, struct raw_ctx *raw, const char *staging,
-	const char *key_id, struct siegel_diag *d)
+	const char *key_id, struct doc_bufs *b, struct siegel_diag *d)
 {
 	struct job_doc *doc = &j->docs[i];
 	if (cfg->hooks.modify_at == i + 1 && cfg->hooks.modify != NULL)
 		cfg->hooks.modify(cfg->hooks.modify_ctx, doc->path);
-	uint8_t *data = NULL;
-	size_t len = 0;
-	int rc = siegel_read_file(&data, &len, doc->path, SIGN_MAX_DOC_BYTES, d);
+	/* one pass over the bytes: the SHA-256 state after the document is
+	 * both the confirmation check and, for PAdES with SHA-256, the start
+	 * of the byte-range hash */
+	if (EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1)
+		return siegel_fail(d, SIEGEL_E_CRYPTO, "SHA-256 unavailable");
+	int rc = sign_doc_read(&b->in, b->sha, doc->path, SIGN_MAX_DOC_BYTES, d);
 	if (rc)
 		return rc;
+	const uint8_t *data = b->in.data;
+	size_t len = b->in.len;
 	uint8_t h[32];
-	SHA256(data, len, h);
-	if (len != doc->size || memcmp(h, doc->sha256, 32) != 0) {
-		free(data);
+	if (EVP_MD_CTX_copy_ex(b->fin, b->sha) != 1 || EVP_DigestFinal_ex(b->fin, h, NULL) != 1)
+		return siegel_fail(d, SIEGEL_E_CRYPTO, "%s: hashing failed", doc->name);
+	if (len != doc->size || memcmp(h, doc->sha256, 32) != 0)
 		return siegel_fail(d, SIEGEL_E_PARAM, "document %s changed after confirmation "
 			"(size or SHA-256 differs from the confirmed list)", doc->name);
-	}
 	raw->bad_handle = cfg->hooks.token_error_at == i + 1;
 	raw->corrupt = cfg->hooks.selfcheck_fail_at == i + 1;
 	struct sign_cms_params cp = {
 		.sign = raw_sign, .sign_ctx = raw, .tsa = cfg->tsa, .tsa_ctx = cfg->tsa_ctx,
 	};
-	struct siegel_buf out;
-	siegel_buf_init(&out);
+	struct iovec iov[2];
+	int n_iov = 0;
+	siegel_buf_reset(&b->out);
 	if (doc->pdf) {
 		struct sign_pades_opts po = { .when = job_now(cfg), .contents_cap = cfg->contents_cap };
-		rc = sign_pades_sign(&out, data, len, signer, &cp, &po, d);
+		rc = sign_pades_update(&b->out, data, len,
+			signer->hash_nid == NID_sha256 ? b->sha : NULL, signer, &cp, &po, d);
+		iov[n_iov++] = (struct iovec){ (void *)data, len };
 	} else {
 		uint8_t dig[SIGN_MAX_DIGEST];
 		unsigned dl = 0;
 		if (signer->hash_nid == NID_sha256) {
 			memcpy(dig, h, 32);
 			dl = 32;
-		} else {
-			EVP_Digest(data, len, dig, &dl, EVP_get_digestbynid(signer->hash_nid), NULL);
+		} else if (EVP_Digest(data, len, dig, &dl, signer->md, NULL) != 1) {
+			return siegel_fail(d, SIEGEL_E_CRYPTO, "%s: hashing failed", doc->name);
 		}
 		cp.digest = dig;
 		cp.digest_len = dl;
 		cp.signing_time = job_now(cfg);
-		rc = sign_cms_build(&out, signer, &cp, d);
+		rc = sign_cms_build(&b->out, signer, &cp, d);
 		if (rc == 0)
-			rc = sign_cms_selfcheck(out.data, out.len, dig, dl, signer, d);
+			rc = sign_cms_selfcheck(b->out.data, b->out.len, dig, dl, signer, d);
 	}
+	iov[n_iov++] = (struct iovec){ b->out.data, b->out.len };
 	if (rc == 0)
-		rc = stage_write(staging, doc->out_name, out.data, out.len, d);
+		rc = stage_write(staging, doc->out_name, iov, n_iov, d);
 	if (rc == 0 && !doc->pdf && cfg->copy_original)
-		rc = stage_write(staging, doc->name, data, len, d);
-	siegel_buf_free(&out);
-	free(data);
+		rc = stage_write(staging, doc->name, &(struct iovec){ (void *)data, len }, 1, d);
 	if (rc == 0)
 		rc = audit_append(cfg, j, key_id, doc, "signed", d);
 	return rc;
+}
+
+static void doc_bufs_free(struct doc_bufs *b)
+{
+	siegel_buf_free(&b->in);
+	siegel_buf_free(&b->out);
+	EVP_MD_CTX_free(b->sha);
+	EVP_MD_CTX_free(b->fin);
+	memset(b, 0, sizeof(*b));
 }
 
 int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
@@ -686,6 +751,10 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	int have_staging = 0;
 	int rc = 0;
 	int aborted = 0;
+	struct doc_bufs b;
+	memset(&b, 0, sizeof(b));
+	siegel_buf_init(&b.in);
+	siegel_buf_init(&b.out);
 	unsigned rounds = (unsigned)((j->n_docs + per_auth - 1) / per_auth);
 
 	if (abort_requested(j, cfg)) {
@@ -722,6 +791,12 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	pin = siegel_secmem_alloc(SIGN_MAX_PIN + 1);
 	if (pin == NULL) {
 		rc = siegel_fail(&err, SIEGEL_E_NOMEM, "no locked memory for the PIN");
+		goto fail;
+	}
+	b.sha = EVP_MD_CTX_new();
+	b.fin = EVP_MD_CTX_new();
+	if (b.sha == NULL || b.fin == NULL) {
+		rc = siegel_fail(&err, SIEGEL_E_NOMEM, "job: out of memory");
 		goto fail;
 	}
 	struct raw_ctx raw;
@@ -791,7 +866,7 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 					i + 1);
 				goto fail;
 			}
-			rc = sign_one(j, i, cfg, &signer, &raw, staging, signer.key_id, &err);
+			rc = sign_one(j, i, cfg, &signer, &raw, staging, signer.key_id, &b, &err);
 			if (rc) {
 				char why[sizeof(err.msg)];
 				memcpy(why, err.msg, sizeof(why));
@@ -813,6 +888,7 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	pin = NULL;
 	sign_p11_close(p11);
 	p11 = NULL;
+	doc_bufs_free(&b);
 
 	/* 4. publish: all or nothing */
 	rc = publish(staging, cfg->outbox, j, cfg->copy_original, &err);
@@ -835,6 +911,7 @@ fail:
 	if (pin != NULL)
 		siegel_secmem_free(pin, SIGN_MAX_PIN + 1);
 	sign_p11_close(p11);
+	doc_bufs_free(&b);
 	if (have_staging)
 		staging_remove(staging, j);
 	snprintf(j->reason, sizeof(j->reason), "%s", err.msg[0] ? err.msg : siegel_strerror(rc));

@@ -92,6 +92,11 @@ struct sign_signer {
 	struct siegel_buf essv2_der;  /* SigningCertificateV2 */
 	struct siegel_buf digest_alg; /* AlgorithmIdentifier of the hash */
 	struct siegel_buf sig_alg;    /* AlgorithmIdentifier of the signature */
+	struct siegel_buf attr_ct;    /* signed attribute content-type (id-data), DER */
+	struct siegel_buf attr_ess;   /* signed attribute signing-certificate-v2, DER */
+	EVP_MD *md;                   /* hash_nid, fetched once */
+	EVP_MD_CTX *hctx;             /* scratch hash context (one thread per signer) */
+	EVP_PKEY_CTX *vctx;           /* verify context of pub, prepared once (self-check) */
 	char subject[256];            /* one-line DN for messages */
 	char key_id[65];              /* hex SHA-256 of the certificate, for the audit */
 };
@@ -137,6 +142,10 @@ struct sign_cms_params {
 int sign_cms_build(struct siegel_buf *out, const struct sign_signer *s,
 	const struct sign_cms_params *p, struct siegel_diag *d) SIEGEL_WUR;
 
+/* Internal (sign_signer_init): encodes the signed attributes that are the
+ * same for every document of the signer (content-type, signing-cert-v2). */
+int sign_cms_prepare_signer(struct sign_signer *s) SIEGEL_WUR;
+
 /* The self-check: parses the CMS just made, checks that its message-digest
  * is `digest`, that it names the signer and that its signature verifies with
  * the signer's public key over the signed attributes. */
@@ -158,6 +167,22 @@ struct sign_pades_opts {
 int sign_pades_sign(struct siegel_buf *out, const uint8_t *pdf, size_t pdf_len,
 	const struct sign_signer *s, const struct sign_cms_params *cms,
 	const struct sign_pades_opts *o, struct siegel_diag *d) SIEGEL_WUR;
+
+/* The same as an update only: upd gets the bytes to append to pdf (the new
+ * file is pdf || upd; pdf is neither copied nor changed). pdf_hash
+ * (optional) is a hash context of s->hash_nid that has consumed exactly
+ * pdf[0..pdf_len) -- e.g. from the check against the confirmed document hash
+ * -- and is continued (on a copy) instead of hashing the PDF again. The self-
+ * check is done on pdf || upd as it will be written. */
+int sign_pades_update(struct siegel_buf *upd, const uint8_t *pdf, size_t pdf_len,
+	const EVP_MD_CTX *pdf_hash, const struct sign_signer *s, const struct sign_cms_params *cms,
+	const struct sign_pades_opts *o, struct siegel_diag *d) SIEGEL_WUR;
+
+/* Reads a document into b (reset first, its memory reused), at most max_len
+ * bytes, in one read for a regular file, and feeds it to sha (optional,
+ * initialised by the caller). */
+int sign_doc_read(struct siegel_buf *b, EVP_MD_CTX *sha, const char *path, size_t max_len,
+	struct siegel_diag *d) SIEGEL_WUR;
 
 /* 1 if data starts like a PDF ("%PDF-" within the first 1024 bytes). */
 int sign_is_pdf(const uint8_t *data, size_t len);

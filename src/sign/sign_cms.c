@@ -11,7 +11,6 @@
 
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
-#include <openssl/rsa.h>
 
 #include "der/der.h"
 
@@ -26,52 +25,86 @@ static const uint8_t oid_sig_tst[] = { 0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7,
 #define CMS_MAX_ATTRS 4
 
 struct attr {
-	uint8_t buf[256];
+	uint8_t buf[128];
 	size_t len;
 };
 
 /* Attribute ::= SEQUENCE { attrType OID, attrValues SET { value } } with a
- * small value (everything but the ESS attribute fits 256 bytes). */
+ * small value (message-digest, signing-time): every length fits the DER
+ * short form, so it is written straight into a->buf. */
 static int attr_small(struct attr *a, const uint8_t *oid, size_t oid_len, uint8_t vtag,
 	const uint8_t *v, size_t vl)
 {
-	struct siegel_buf b;
-	siegel_buf_init(&b);
-	size_t m = der_begin(&b, 0x30);
-	siegel_buf_append(&b, oid, oid_len);
-	size_t ms = der_begin(&b, 0x31);
-	der_put_tlv(&b, vtag, v, vl);
-	der_end(&b, ms);
-	der_end(&b, m);
-	int rc = b.err ? b.err : (b.len > sizeof(a->buf) ? SIEGEL_E_LIMIT : 0);
-	if (rc == 0) {
-		memcpy(a->buf, b.data, b.len);
-		a->len = b.len;
-	}
-	siegel_buf_free(&b);
-	return rc;
+	size_t setl = 2 + vl, seql = oid_len + 2 + setl;
+	if (seql > 127 || 2 + seql > sizeof(a->buf))
+		return SIEGEL_E_LIMIT;
+	uint8_t *q = a->buf;
+	*q++ = 0x30;
+	*q++ = (uint8_t)seql;
+	memcpy(q, oid, oid_len);
+	q += oid_len;
+	*q++ = 0x31;
+	*q++ = (uint8_t)setl;
+	*q++ = vtag;
+	*q++ = (uint8_t)vl;
+	memcpy(q, v, vl);
+	a->len = 2 + seql;
+	return 0;
 }
 
-static int cmp_attr(const void *x, const void *y)
+int sign_cms_prepare_signer(struct sign_signer *s)
 {
-	const struct attr *a = x, *b = y;
+	struct siegel_buf *b = &s->attr_ct;
+	siegel_buf_reset(b);
+	size_t m = der_begin(b, 0x30);
+	siegel_buf_append(b, oid_content_type, sizeof(oid_content_type));
+	size_t ms = der_begin(b, 0x31);
+	siegel_buf_append(b, oid_data, sizeof(oid_data));
+	der_end(b, ms);
+	der_end(b, m);
+	b = &s->attr_ess;
+	siegel_buf_reset(b);
+	m = der_begin(b, 0x30);
+	siegel_buf_append(b, oid_signing_cert_v2, sizeof(oid_signing_cert_v2));
+	ms = der_begin(b, 0x31);
+	siegel_buf_append(b, s->essv2_der.data, s->essv2_der.len);
+	der_end(b, ms);
+	der_end(b, m);
+	return s->attr_ct.err ? s->attr_ct.err : s->attr_ess.err;
+}
+
+struct attr_ref {
+	const uint8_t *p;
+	size_t len;
+};
+
+static int cmp_attr_ref(const void *x, const void *y)
+{
+	const struct attr_ref *a = x, *b = y;
 	size_t n = a->len < b->len ? a->len : b->len;
-	int c = memcmp(a->buf, b->buf, n);
+	int c = memcmp(a->p, b->p, n);
 	return c != 0 ? c : (a->len < b->len ? -1 : a->len > b->len);
 }
 
-/* Appends the signed attributes as DER SET (0x31) to out. */
+/* Appends the signed attributes as DER SET (0x31) to out: the signer's
+ * prepared content-type and signing-certificate-v2 attributes, and the
+ * per-document message-digest (and signing-time), in DER SET OF order. */
 static int signed_attrs(struct siegel_buf *out, const struct sign_signer *s,
 	const struct sign_cms_params *p)
 {
-	struct attr at[CMS_MAX_ATTRS];
+	struct attr md, st;
+	struct attr_ref at[CMS_MAX_ATTRS];
 	size_t n = 0;
-	int rc = attr_small(&at[n++], oid_content_type, sizeof(oid_content_type), 0x06,
-		oid_data + 2, sizeof(oid_data) - 2);
-	if (rc == 0)
-		rc = attr_small(&at[n++], oid_message_digest, sizeof(oid_message_digest), 0x04,
-			p->digest, p->digest_len);
-	if (rc == 0 && p->signing_time >= 0) {
+	if (s->attr_ct.len == 0 || s->attr_ess.len == 0)
+		return SIEGEL_E_INVAL;
+	at[n++] = (struct attr_ref){ s->attr_ct.data, s->attr_ct.len };
+	at[n++] = (struct attr_ref){ s->attr_ess.data, s->attr_ess.len };
+	int rc = attr_small(&md, oid_message_digest, sizeof(oid_message_digest), 0x04,
+		p->digest, p->digest_len);
+	if (rc)
+		return rc;
+	at[n++] = (struct attr_ref){ md.buf, md.len };
+	if (p->signing_time >= 0) {
 		time_t t = (time_t)p->signing_time;
 		struct tm tm;
 		char ts[20];
@@ -79,42 +112,17 @@ static int signed_attrs(struct siegel_buf *out, const struct sign_signer *s,
 			return SIEGEL_E_INVAL;
 		int utc = tm.tm_year >= 50 && tm.tm_year < 150; /* RFC 5652 11.3 */
 		strftime(ts, sizeof(ts), utc ? "%y%m%d%H%M%SZ" : "%Y%m%d%H%M%SZ", &tm);
-		rc = attr_small(&at[n++], oid_signing_time, sizeof(oid_signing_time),
+		rc = attr_small(&st, oid_signing_time, sizeof(oid_signing_time),
 			utc ? 0x17 : 0x18, (const uint8_t *)ts, strlen(ts));
+		if (rc)
+			return rc;
+		at[n++] = (struct attr_ref){ st.buf, st.len };
 	}
-	if (rc)
-		return rc;
-	/* the ESS attribute can be large (issuer name): build it in place */
-	struct siegel_buf ess;
-	siegel_buf_init(&ess);
-	size_t m = der_begin(&ess, 0x30);
-	siegel_buf_append(&ess, oid_signing_cert_v2, sizeof(oid_signing_cert_v2));
-	size_t ms = der_begin(&ess, 0x31);
-	siegel_buf_append(&ess, s->essv2_der.data, s->essv2_der.len);
-	der_end(&ess, ms);
-	der_end(&ess, m);
-	if (ess.err) {
-		siegel_buf_free(&ess);
-		return SIEGEL_E_NOMEM;
-	}
-	qsort(at, n, sizeof(at[0]), cmp_attr);
+	qsort(at, n, sizeof(at[0]), cmp_attr_ref);
 	size_t mset = der_begin(out, 0x31);
-	int ess_done = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!ess_done) {
-			size_t l = ess.len < at[i].len ? ess.len : at[i].len;
-			int c = memcmp(ess.data, at[i].buf, l);
-			if (c < 0 || (c == 0 && ess.len < at[i].len)) {
-				siegel_buf_append(out, ess.data, ess.len);
-				ess_done = 1;
-			}
-		}
-		siegel_buf_append(out, at[i].buf, at[i].len);
-	}
-	if (!ess_done)
-		siegel_buf_append(out, ess.data, ess.len);
+	for (size_t i = 0; i < n; i++)
+		siegel_buf_append(out, at[i].p, at[i].len);
 	der_end(out, mset);
-	siegel_buf_free(&ess);
 	return out->err;
 }
 
@@ -136,7 +144,7 @@ int sign_cms_build(struct siegel_buf *out, const struct sign_signer *s,
 	}
 	uint8_t h[SIGN_MAX_DIGEST];
 	unsigned hl = 0;
-	if (EVP_Digest(attrs.data, attrs.len, h, &hl, EVP_get_digestbynid(s->hash_nid), NULL) != 1) {
+	if (EVP_Digest(attrs.data, attrs.len, h, &hl, s->md, NULL) != 1) {
 		siegel_buf_free(&attrs);
 		return siegel_fail(d, SIEGEL_E_CRYPTO, "CMS: hashing the signed attributes failed");
 	}
@@ -148,7 +156,10 @@ int sign_cms_build(struct siegel_buf *out, const struct sign_signer *s,
 	if (p->tsa != NULL) {
 		uint8_t imp[SIGN_MAX_DIGEST];
 		unsigned il = 0;
-		EVP_Digest(sig, sig_len, imp, &il, EVP_get_digestbynid(s->hash_nid), NULL);
+		if (EVP_Digest(sig, sig_len, imp, &il, s->md, NULL) != 1) {
+			rc = siegel_fail(d, SIEGEL_E_CRYPTO, "CMS: hashing the signature value failed");
+			goto out;
+		}
 		rc = p->tsa(p->tsa_ctx, &tst, imp, il, s->hash_nid, d);
 		if (rc)
 			goto out;
@@ -280,27 +291,19 @@ int sign_cms_selfcheck(const uint8_t *cms, size_t cms_len, const uint8_t *digest
 		return siegel_fail(d, SIEGEL_E_VERIFY,
 			"self-check: want exactly one content-type and one message-digest attribute");
 
-	/* the signature over DER(SET OF attributes) */
-	uint8_t *set_der = malloc(sattrs.tlv_len);
-	if (set_der == NULL)
-		return SIEGEL_E_NOMEM;
-	memcpy(set_der, sattrs.tlv, sattrs.tlv_len);
-	set_der[0] = 0x31;
-	EVP_MD_CTX *mc = EVP_MD_CTX_new();
-	EVP_PKEY_CTX *pc = NULL;
+	/* the signature over DER(SET OF attributes): hashed as SET (tag 0x31)
+	 * from the bytes as embedded, verified with the prepared context */
+	static const uint8_t set_tag = 0x31;
+	uint8_t h[SIGN_MAX_DIGEST];
+	unsigned hl = 0;
 	rc = SIEGEL_E_VERIFY;
-	if (mc != NULL &&
-	    EVP_DigestVerifyInit(mc, &pc, EVP_get_digestbynid(s->hash_nid), NULL, s->pub) == 1) {
-		int ok = 1;
-		if (s->rsa_pss)
-			ok = EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) > 0 &&
-			     EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, (int)s->digest_len) > 0 &&
-			     EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_get_digestbynid(s->hash_nid)) > 0;
-		if (ok && EVP_DigestVerify(mc, sig.val, sig.val_len, set_der, sattrs.tlv_len) == 1)
-			rc = 0;
-	}
-	EVP_MD_CTX_free(mc);
-	free(set_der);
+	if (s->hctx != NULL && s->vctx != NULL && sattrs.tlv_len > 1 &&
+	    EVP_DigestInit_ex(s->hctx, s->md, NULL) == 1 &&
+	    EVP_DigestUpdate(s->hctx, &set_tag, 1) == 1 &&
+	    EVP_DigestUpdate(s->hctx, sattrs.tlv + 1, sattrs.tlv_len - 1) == 1 &&
+	    EVP_DigestFinal_ex(s->hctx, h, &hl) == 1 &&
+	    EVP_PKEY_verify(s->vctx, sig.val, sig.val_len, h, hl) == 1)
+		rc = 0;
 	ERR_clear_error();
 	if (rc)
 		return siegel_fail(d, SIEGEL_E_VERIFY, "self-check: the signature value does not "

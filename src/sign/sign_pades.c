@@ -32,7 +32,8 @@ struct newobj {
 
 struct pades {
 	qpdf_data q;
-	struct siegel_buf *out;
+	struct siegel_buf *out;       /* the update; its byte 0 is at file offset base */
+	size_t base;
 	struct newobj objs[PADES_MAX_NEW_OBJS];
 	size_t n_objs;
 	struct siegel_diag *d;
@@ -50,7 +51,7 @@ static void obj_begin(struct pades *p, int num, int gen)
 		p->out->err = SIEGEL_E_LIMIT;
 		return;
 	}
-	p->objs[p->n_objs++] = (struct newobj){ num, gen, p->out->len };
+	p->objs[p->n_objs++] = (struct newobj){ num, gen, p->base + p->out->len };
 	siegel_buf_printf(p->out, "%d %d obj\n", num, gen);
 }
 
@@ -417,7 +418,7 @@ static int write_update(struct pades *p, const uint8_t *pdf, size_t pdf_len,
 			new_size = p->objs[i].num + 1;
 	if (!xref_stream) {
 		qsort(p->objs, p->n_objs, sizeof(p->objs[0]), cmp_newobj);
-		size_t xoff = out->len;
+		size_t xoff = p->base + out->len;
 		siegel_buf_puts(out, "xref\n");
 		for (size_t i = 0; i < p->n_objs;) {
 			size_t j = i + 1;
@@ -432,7 +433,7 @@ static int write_update(struct pades *p, const uint8_t *pdf, size_t pdf_len,
 		siegel_buf_printf(out, "trailer\n<< /Size %d %s >>\nstartxref\n%zu\n%%%%EOF\n",
 			new_size, (const char *)tmp.data, xoff);
 	} else {
-		size_t xoff = out->len;
+		size_t xoff = p->base + out->len;
 		p->objs[p->n_objs++] = (struct newobj){ xnum, 0, xoff };
 		qsort(p->objs, p->n_objs, sizeof(p->objs[0]), cmp_newobj);
 		uint8_t rows[PADES_MAX_NEW_OBJS * 7];
@@ -491,12 +492,33 @@ static size_t der_total_len(const uint8_t *p, size_t n)
 	return 2 + k + l;
 }
 
-int sign_pades_sign(struct siegel_buf *out, const uint8_t *pdf, size_t pdf_len,
-	const struct sign_signer *s, const struct sign_cms_params *cms,
+/* Lower-case and upper-case hex digit value, or -1. */
+static int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int hex_to_bin(uint8_t *out, const uint8_t *hex, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int sign_pades_update(struct siegel_buf *upd, const uint8_t *pdf, size_t pdf_len,
+	const EVP_MD_CTX *pdf_hash, const struct sign_signer *s, const struct sign_cms_params *cms,
 	const struct sign_pades_opts *o, struct siegel_diag *d)
 {
-	if (out == NULL || pdf == NULL || s == NULL || cms == NULL || o == NULL)
+	if (upd == NULL || pdf == NULL || s == NULL || cms == NULL || o == NULL)
 		return siegel_fail(d, SIEGEL_E_INVAL, "PAdES: missing argument");
+	siegel_buf_reset(upd); /* empty on every failure: nothing stale to write */
 	if (!sign_is_pdf(pdf, pdf_len))
 		return siegel_fail(d, SIEGEL_E_PARSE, "not a PDF (no %%PDF- header): rejected");
 	if (pdf_len > SIGN_MAX_DOC_BYTES)
@@ -505,10 +527,15 @@ int sign_pades_sign(struct siegel_buf *out, const uint8_t *pdf, size_t pdf_len,
 	if (cap > SIGN_PADES_CONTENTS_MAX)
 		return siegel_fail(d, SIEGEL_E_LIMIT, "PAdES: Contents reservation %zu over %u", cap,
 			SIGN_PADES_CONTENTS_MAX);
+	if (pdf_hash != NULL && (EVP_MD_CTX_get0_md(pdf_hash) == NULL ||
+	    EVP_MD_get_type(EVP_MD_CTX_get0_md(pdf_hash)) != s->hash_nid))
+		return siegel_fail(d, SIEGEL_E_INVAL, "PAdES: the PDF's hash state is not of the "
+			"signer's hash");
 
 	struct pades p;
 	memset(&p, 0, sizeof(p));
-	p.out = out;
+	p.out = upd;
+	p.base = pdf_len;
 	p.d = d;
 	p.q = qpdf_init();
 	if (p.q == NULL)
@@ -517,8 +544,10 @@ int sign_pades_sign(struct siegel_buf *out, const uint8_t *pdf, size_t pdf_len,
 	qpdf_set_suppress_warnings(p.q, QPDF_TRUE);
 	qpdf_set_attempt_recovery(p.q, QPDF_FALSE);
 	int rc = 0;
+	EVP_MD_CTX *mc = NULL;
 	struct siegel_buf cmsb;
 	siegel_buf_init(&cmsb);
+	/* qpdf reads the caller's bytes in place (no copy) */
 	QPDF_ERROR_CODE qe = qpdf_read_memory(p.q, "document", (const char *)pdf,
 		(unsigned long long)pdf_len, NULL);
 	if (qe & QPDF_ERRORS) {
@@ -539,39 +568,48 @@ int sign_pades_sign(struct siegel_buf *out, const uint8_t *pdf, size_t pdf_len,
 		goto out;
 	}
 
-	siegel_buf_reset(out);
-	if (siegel_buf_reserve(out, pdf_len + 2 * cap + 4096) != 0) {
-		rc = siegel_fail(d, SIEGEL_E_NOMEM, "PAdES: out of memory for %zu bytes", pdf_len);
+	if (siegel_buf_reserve(upd, 2 * cap + 8192) != 0) {
+		rc = siegel_fail(d, SIEGEL_E_NOMEM, "PAdES: out of memory");
 		goto out;
 	}
-	siegel_buf_append(out, pdf, pdf_len);
-	size_t br = 0, lt = 0, gt = 0;
+	size_t br = 0, lt = 0, gt = 0;  /* offsets in upd */
 	rc = write_update(&p, pdf, pdf_len, o, &br, &lt, &gt, cap);
 	if (rc)
 		goto out;
+	if (!(br < lt && lt < gt && gt < upd->len)) {
+		rc = siegel_fail(d, SIEGEL_E_SELFTEST, "PAdES: placeholders out of order");
+		goto out;
+	}
 
 	/* ByteRange: everything but the <hex> string, delimiters included */
-	size_t r1 = lt, r2 = gt + 1, l2 = out->len - r2;
+	size_t total = pdf_len + upd->len;
+	size_t r1 = pdf_len + lt, r2 = pdf_len + gt + 1, l2 = total - r2;
 	char brtext[sizeof(PADES_BR_PLACEHOLDER)];
 	int bl = snprintf(brtext, sizeof(brtext), "[0 %zu %zu %zu]", r1, r2, l2);
 	if (bl < 0 || (size_t)bl >= sizeof(brtext)) {
 		rc = siegel_fail(d, SIEGEL_E_LIMIT, "PAdES: ByteRange does not fit the placeholder");
 		goto out;
 	}
-	memset(out->data + br, ' ', sizeof(PADES_BR_PLACEHOLDER) - 1);
-	memcpy(out->data + br, brtext, (size_t)bl);
+	memset(upd->data + br, ' ', sizeof(PADES_BR_PLACEHOLDER) - 1);
+	memcpy(upd->data + br, brtext, (size_t)bl);
 
+	/* the document hash: the PDF (its hash state when the caller has one),
+	 * then the update around /Contents */
 	uint8_t dig[SIGN_MAX_DIGEST];
 	unsigned dl = 0;
-	EVP_MD_CTX *mc = EVP_MD_CTX_new();
-	if (mc == NULL || EVP_DigestInit_ex(mc, EVP_get_digestbynid(s->hash_nid), NULL) != 1 ||
-	    EVP_DigestUpdate(mc, out->data, r1) != 1 ||
-	    EVP_DigestUpdate(mc, out->data + r2, l2) != 1 || EVP_DigestFinal_ex(mc, dig, &dl) != 1) {
-		EVP_MD_CTX_free(mc);
+	mc = EVP_MD_CTX_new();
+	int hok = mc != NULL;
+	if (hok && pdf_hash != NULL)
+		hok = EVP_MD_CTX_copy_ex(mc, pdf_hash) == 1;
+	else if (hok)
+		hok = EVP_DigestInit_ex(mc, s->md, NULL) == 1 &&
+		      EVP_DigestUpdate(mc, pdf, pdf_len) == 1;
+	if (!hok || EVP_DigestUpdate(mc, upd->data, lt) != 1 ||
+	    EVP_DigestUpdate(mc, upd->data + gt + 1, upd->len - gt - 1) != 1 ||
+	    EVP_DigestFinal_ex(mc, dig, &dl) != 1 || dl != s->digest_len) {
 		rc = siegel_fail(d, SIEGEL_E_CRYPTO, "PAdES: hashing the byte ranges failed");
 		goto out;
 	}
-	EVP_MD_CTX_free(mc);
 
 	struct sign_cms_params cp = *cms;
 	cp.digest = dig;
@@ -587,27 +625,25 @@ int sign_pades_sign(struct siegel_buf *out, const uint8_t *pdf, size_t pdf_len,
 	}
 	static const char hx[] = "0123456789ABCDEF";
 	for (size_t i = 0; i < cmsb.len; i++) {
-		out->data[lt + 1 + 2 * i] = (uint8_t)hx[cmsb.data[i] >> 4];
-		out->data[lt + 1 + 2 * i + 1] = (uint8_t)hx[cmsb.data[i] & 15];
+		upd->data[lt + 1 + 2 * i] = (uint8_t)hx[cmsb.data[i] >> 4];
+		upd->data[lt + 1 + 2 * i + 1] = (uint8_t)hx[cmsb.data[i] & 15];
 	}
 
-	/* self-check on the output bytes: ByteRange as written, CMS as written */
+	/* self-check on the bytes to be written (pdf || upd): ByteRange as
+	 * written, CMS as written */
 	size_t c0, c1, c2, c3;
 	char brcopy[sizeof(PADES_BR_PLACEHOLDER)];
-	memcpy(brcopy, out->data + br, sizeof(brcopy) - 1);
+	memcpy(brcopy, upd->data + br, sizeof(brcopy) - 1);
 	brcopy[sizeof(brcopy) - 1] = 0;
 	if (sscanf(brcopy, "[%zu %zu %zu %zu]", &c0, &c1, &c2, &c3) != 4 || c0 != 0 ||
-	    c1 != lt || out->data[c1] != '<' || c2 != gt + 1 || out->data[c2 - 1] != '>' ||
-	    c2 + c3 != out->len || memcmp(out->data, pdf, pdf_len) != 0) {
+	    c1 != r1 || c1 < pdf_len || upd->data[c1 - pdf_len] != '<' || c2 != r2 ||
+	    upd->data[c2 - 1 - pdf_len] != '>' || c2 + c3 != total) {
 		rc = siegel_fail(d, SIEGEL_E_SELFTEST, "PAdES self-check: ByteRange %s does not cover "
 			"the file exactly around /Contents", brcopy);
 		goto out;
 	}
 	uint8_t hdr[8];
-	char hdrhex[2 * sizeof(hdr) + 1];
-	memcpy(hdrhex, out->data + lt + 1, 2 * sizeof(hdr));
-	hdrhex[2 * sizeof(hdr)] = 0;
-	if (siegel_hex_decode(hdr, sizeof(hdr), hdrhex) != 0) {
+	if (hex_to_bin(hdr, upd->data + lt + 1, sizeof(hdr)) != 0) {
 		rc = siegel_fail(d, SIEGEL_E_SELFTEST, "PAdES self-check: /Contents is not hex");
 		goto out;
 	}
@@ -616,25 +652,45 @@ int sign_pades_sign(struct siegel_buf *out, const uint8_t *pdf, size_t pdf_len,
 		rc = siegel_fail(d, SIEGEL_E_SELFTEST, "PAdES self-check: /Contents holds no CMS");
 		goto out;
 	}
-	uint8_t *back = malloc(clen);
-	char *hexcopy = malloc(2 * clen + 1);
-	if (back == NULL || hexcopy == NULL) {
-		free(back);
-		free(hexcopy);
+	/* decoded into cmsb's memory: the CMS as written, not as built */
+	siegel_buf_reset(&cmsb);
+	if (siegel_buf_reserve(&cmsb, clen) != 0) {
 		rc = SIEGEL_E_NOMEM;
 		goto out;
 	}
-	memcpy(hexcopy, out->data + lt + 1, 2 * clen);
-	hexcopy[2 * clen] = 0;
-	rc = siegel_hex_decode(back, clen, hexcopy);
-	if (rc == 0)
-		rc = sign_cms_selfcheck(back, clen, dig, dl, s, d);
-	free(back);
-	free(hexcopy);
+	if (hex_to_bin(cmsb.data, upd->data + lt + 1, clen) != 0) {
+		rc = siegel_fail(d, SIEGEL_E_SELFTEST, "PAdES self-check: /Contents is not hex");
+		goto out;
+	}
+	rc = sign_cms_selfcheck(cmsb.data, clen, dig, dl, s, d);
 out:
 	if (rc)
-		siegel_buf_reset(out);
+		siegel_buf_reset(upd);
+	EVP_MD_CTX_free(mc);
 	siegel_buf_free(&cmsb);
 	qpdf_cleanup(&p.q);
+	return rc;
+}
+
+int sign_pades_sign(struct siegel_buf *out, const uint8_t *pdf, size_t pdf_len,
+	const struct sign_signer *s, const struct sign_cms_params *cms,
+	const struct sign_pades_opts *o, struct siegel_diag *d)
+{
+	if (out == NULL)
+		return siegel_fail(d, SIEGEL_E_INVAL, "PAdES: missing argument");
+	struct siegel_buf upd;
+	siegel_buf_init(&upd);
+	int rc = sign_pades_update(&upd, pdf, pdf_len, NULL, s, cms, o, d);
+	siegel_buf_reset(out);
+	if (rc == 0) {
+		siegel_buf_append(out, pdf, pdf_len);
+		siegel_buf_append(out, upd.data, upd.len);
+		if (out->err) {
+			rc = siegel_fail(d, SIEGEL_E_NOMEM, "PAdES: out of memory for %zu bytes",
+				pdf_len + upd.len);
+			siegel_buf_reset(out);
+		}
+	}
+	siegel_buf_free(&upd);
 	return rc;
 }

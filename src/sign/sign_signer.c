@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "der/der.h"
@@ -116,6 +117,8 @@ int sign_signer_init(struct sign_signer *s, X509 *cert, STACK_OF(X509) *chain, i
 	siegel_buf_init(&s->essv2_der);
 	siegel_buf_init(&s->digest_alg);
 	siegel_buf_init(&s->sig_alg);
+	siegel_buf_init(&s->attr_ct);
+	siegel_buf_init(&s->attr_ess);
 	if (cert == NULL)
 		return siegel_fail(d, SIEGEL_E_INVAL, "signer: no certificate");
 	int rc = SIEGEL_E_CRYPTO;
@@ -269,8 +272,29 @@ int sign_signer_init(struct sign_signer *s, X509 *cert, STACK_OF(X509) *chain, i
 	}
 	der_end(&s->sig_alg, m);
 	if (s->certs_der.err || s->sid_der.err || s->essv2_der.err || s->digest_alg.err ||
-	    s->sig_alg.err) {
+	    s->sig_alg.err || sign_cms_prepare_signer(s) != 0) {
 		rc = siegel_fail(d, SIEGEL_E_NOMEM, "signer: out of memory");
+		goto fail;
+	}
+
+	/* per-document work done once: the hash implementation and the
+	 * verify context of the self-check */
+	s->md = EVP_MD_fetch(NULL, OBJ_nid2sn(hash_nid), NULL);
+	s->hctx = EVP_MD_CTX_new();
+	s->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, s->pub, NULL);
+	int ok = s->md != NULL && s->hctx != NULL && s->vctx != NULL &&
+		EVP_PKEY_verify_init(s->vctx) == 1;
+	if (ok && s->type == SIGN_KEY_RSA)
+		ok = rsa_pss ? EVP_PKEY_CTX_set_rsa_padding(s->vctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+			EVP_PKEY_CTX_set_rsa_pss_saltlen(s->vctx, (int)s->digest_len) > 0 &&
+			EVP_PKEY_CTX_set_rsa_mgf1_md(s->vctx, s->md) > 0 :
+			EVP_PKEY_CTX_set_rsa_padding(s->vctx, RSA_PKCS1_PADDING) > 0;
+	if (ok)
+		ok = EVP_PKEY_CTX_set_signature_md(s->vctx, s->md) > 0;
+	if (!ok) {
+		ERR_clear_error();
+		rc = siegel_fail(d, SIEGEL_E_CRYPTO, "signer %s: cannot prepare hash and verify "
+			"context", s->subject);
 		goto fail;
 	}
 	return 0;
@@ -290,6 +314,11 @@ void sign_signer_free(struct sign_signer *s)
 	siegel_buf_free(&s->essv2_der);
 	siegel_buf_free(&s->digest_alg);
 	siegel_buf_free(&s->sig_alg);
+	siegel_buf_free(&s->attr_ct);
+	siegel_buf_free(&s->attr_ess);
+	EVP_MD_free(s->md);
+	EVP_MD_CTX_free(s->hctx);
+	EVP_PKEY_CTX_free(s->vctx);
 	memset(s, 0, sizeof(*s));
 }
 

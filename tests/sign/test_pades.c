@@ -116,6 +116,13 @@ static void check_pdf(const char *path, int n_sigs)
 	free(qo);
 }
 
+static const char *out_path_classic(void)
+{
+	static char p[512];
+	snprintf(p, sizeof(p), "%s/in-classic.pdf", dir);
+	return p;
+}
+
 static void test_pdfs(struct signer_set *ss)
 {
 	char base[512], in[512], out[512], out2[512];
@@ -181,6 +188,71 @@ static void test_pdfs(struct signer_set *ss)
 		CHECK(out_rc == 0 || out_rc == in_rc);
 		free(src);
 	}
+}
+
+/* The job's path: sign_doc_read hashes while reading into a reused buffer,
+ * sign_pades_update continues that SHA-256 state and returns only the update;
+ * pdf || update is the signed file. */
+static void test_update_midstate(struct signer_set *ss)
+{
+	static const char *const kinds[] = { "classic", "objstm", "linear", "formobj" };
+	struct siegel_buf in, upd;
+	siegel_buf_init(&in);
+	siegel_buf_init(&upd);
+	EVP_MD_CTX *sha = EVP_MD_CTX_new(), *fin = EVP_MD_CTX_new();
+	struct siegel_diag d = { { 0 } };
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		char src[512], out[512];
+		snprintf(src, sizeof(src), "%s/in-%s.pdf", dir, kinds[i]);
+		snprintf(out, sizeof(out), "%s/upd-%s.pdf", dir, kinds[i]);
+		size_t want_len = 0;
+		uint8_t *want = t_read(src, &want_len);
+		uint8_t h[32], hw[32];
+		SHA256(want, want_len, hw);
+		CHECK(EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1);
+		CHECK_OK(sign_doc_read(&in, sha, src, SIGN_MAX_DOC_BYTES, &d));
+		CHECK(in.len == want_len && memcmp(in.data, want, want_len) == 0);
+		CHECK(EVP_MD_CTX_copy_ex(fin, sha) == 1 && EVP_DigestFinal_ex(fin, h, NULL) == 1);
+		CHECK(memcmp(h, hw, 32) == 0);
+		struct sign_cms_params cp = { .sign = raw, .sign_ctx = &ss->c };
+		struct sign_pades_opts po = { .when = time(NULL) };
+		CHECK_OK(sign_pades_update(&upd, in.data, in.len, sha, &ss->s, &cp, &po, &d));
+		if (d.msg[0])
+			fprintf(stderr, "update %s: %s\n", kinds[i], d.msg);
+		struct siegel_buf o;
+		siegel_buf_init(&o);
+		siegel_buf_append(&o, in.data, in.len);
+		siegel_buf_append(&o, upd.data, upd.len);
+		t_write(out, o.data, o.len);
+		siegel_buf_free(&o);
+		check_pdf(out, 1);
+		/* the state is only copied: it still finalises to the document hash */
+		CHECK(EVP_MD_CTX_copy_ex(fin, sha) == 1 && EVP_DigestFinal_ex(fin, h, NULL) == 1);
+		CHECK(memcmp(h, hw, 32) == 0);
+		free(want);
+	}
+	/* a hash state of another hash than the signer's is refused */
+	CHECK(EVP_DigestInit_ex(sha, EVP_sha384(), NULL) == 1);
+	CHECK_OK(sign_doc_read(&in, sha, out_path_classic(), SIGN_MAX_DOC_BYTES, &d));
+	struct sign_cms_params cp = { .sign = raw, .sign_ctx = &ss->c };
+	struct sign_pades_opts po = { .when = time(NULL) };
+	CHECK_RC(sign_pades_update(&upd, in.data, in.len, sha, &ss->s, &cp, &po, &d),
+		SIEGEL_E_INVAL);
+	CHECK(upd.len == 0);
+	/* the buffer is reused: a small file after a large one */
+	char small[512];
+	snprintf(small, sizeof(small), "%s/small.dat", dir);
+	t_write(small, "abc", 3);
+	CHECK_OK(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, &d));
+	CHECK(in.len == 3 && memcmp(in.data, "abc", 3) == 0);
+	CHECK_RC(sign_doc_read(&in, NULL, small, 2, &d), SIEGEL_E_LIMIT);
+	CHECK(in.len == 0);
+	snprintf(small, sizeof(small), "%s/does-not-exist", dir);
+	CHECK_RC(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, &d), SIEGEL_E_NOTFOUND);
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(fin);
+	siegel_buf_free(&in);
+	siegel_buf_free(&upd);
 }
 
 static void test_rejects(struct signer_set *ss)
@@ -361,6 +433,7 @@ int main(void)
 	struct signer_set ss;
 	if (signer_open(&ss, "pades-p256", "p256", 0) == 0) {
 		test_pdfs(&ss);
+		test_update_midstate(&ss);
 		test_rejects(&ss);
 		test_bt(&ss);
 		signer_close(&ss);
