@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "cert/cert.h"
+#include "der/der.h"
 #include "csp/csp.h"
 #include "sntp/sntp.h"
 #include "store/store.h"
@@ -2023,8 +2024,19 @@ static int delete_exported_txn(struct store *s, void *vctx, struct siegel_diag *
 		return SIEGEL_E_DB;
 	sqlite3_bind_text(st, 1, c->tss_id, -1, SQLITE_STATIC);
 	rc = store_exec_stmt(s, st, d);
-	if (rc == 0 && c->out != NULL)
-		*(uint64_t *)c->out = (uint64_t)store_changes(s);
+	if (rc)
+		return rc;
+	uint64_t n = (uint64_t)store_changes(s);
+	if (c->out != NULL)
+		*(uint64_t *)c->out = n;
+	/* The deletion is itself logged (as real TSEs do: deleteStoredData,
+	 * 81 = number of log messages deleted); the newest stored log then
+	 * again carries the current counter. */
+	struct siegel_buf sd;
+	siegel_buf_init(&sd);
+	der_put_uint(&sd, 0x81, n);
+	rc = tss_system_log(c->t, &c->row, "deleteStoredData", &sd, tss_now(c->t, &c->row), d);
+	siegel_buf_free(&sd);
 	return rc;
 }
 

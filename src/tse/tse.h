@@ -200,7 +200,8 @@ int tse_check_tss_id(const char *tss_id, struct siegel_diag *d) SIEGEL_WUR;
  * been exported (marked by src/export) and keeps every other one; needs
  * admin. deleted_out (optional) gets the number deleted. When nothing was
  * exported yet but logs exist: ErrorUnexportedStoredData, nothing deleted;
- * no logs at all: ErrorNoDataAvailable. */
+ * no logs at all: ErrorNoDataAvailable. The deletion writes a system log
+ * deleteStoredData (81 = number deleted). */
 int tse_delete_exported(struct tse *t, const char *tss_id, uint64_t *deleted_out,
 	struct siegel_diag *d) SIEGEL_WUR;
 

@@ -588,12 +588,17 @@ int main(void)
 	int total = count_rows(t, "SELECT count(*) FROM logs WHERE tss_id='rt'");
 	CHECK_OK(tse_delete_exported(t, "rt", &deleted, &d));
 	CHECK(deleted == (uint64_t)exported && exported > 0);
-	CHECK(count_rows(t, "SELECT count(*) FROM logs WHERE tss_id='rt'") == total - exported);
+	/* what is left, plus the deleteStoredData log */
+	CHECK(count_rows(t, "SELECT count(*) FROM logs WHERE tss_id='rt'") == total - exported + 1);
 	CHECK(count_rows(t, "SELECT count(*) FROM logs WHERE tss_id='rt' AND exported=1") == 0);
+	CHECK(count_rows(t, "SELECT count(*) FROM logs WHERE tss_id='rt' AND operation='deleteStoredData' "
+		"AND counter = (SELECT sig_counter FROM tss WHERE id='rt')") == 1);
+	CHECK_OK(tse_self_test(t, "rt", &d));
 	/* what is left still exports and verifies (counters continue, no gap) */
 	CHECK_OK(export_buf(&b, &er, t, "rt", NULL, &d));
 	rep = check_buf(&b);
-	CHECK(rep != NULL && rep->ok && rep->n_gaps == 0 && rep->messages == (uint64_t)(total - exported));
+	CHECK(rep != NULL && rep->ok && rep->n_gaps == 0 &&
+	      rep->messages == (uint64_t)(total - exported + 2)); /* + deleteStoredData + selfTest */
 	exportcheck_free(rep);
 
 	/* ---- export after disable, without login ---- */
