@@ -431,18 +431,13 @@ int main(int argc, char **argv)
 	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const char *dir = t_tmpdir();
-	char ntp_dir[512], data[512], ntp_name[64];
-	snprintf(ntp_dir, sizeof(ntp_dir), "%s/ntp", dir);
+	char data[512];
+	struct t_ntp ntp_srv;
 	snprintf(data, sizeof(data), "%s/data", dir);
-	int nport = t_free_port(1);
-	snprintf(ntp_name, sizeof(ntp_name), "127.0.0.1:%d", nport);
-	const char *ntp[1] = { ntp_name };
+	const char *ntp[1] = { ntp_srv.name };
 	double run_s = soak_secs > 0 ? soak_secs + measure : 2 * secs;
-	if (t_chrony_start(ntp_dir, nport, (int)(2 * run_s) + 120) != 0 ||
-	    t_ntp_wait_ready(ntp_name, 15000) != 0) {
-		fprintf(stderr, "bench_http_tx: no NTP server (chronyd) on loopback\n");
+	if (t_ntp_start(&ntp_srv, (int)(2 * run_s) + 120) != 0)
 		return 1;
-	}
 	fx_softhsm(data);
 	struct tse_config cfg;
 	fx_config(&cfg, data, ntp, 1);
@@ -528,7 +523,7 @@ int main(int argc, char **argv)
 	tenant_db_close(tenants);
 	tse_close(sh.t);
 	free(sh.samples_ms);
-	t_chrony_stop(ntp_dir);
+	t_ntp_stop(&ntp_srv);
 	curl_global_cleanup();
 	if (getenv("SIEGEL_KEEP_TMP") == NULL && t_run(NULL, "rm -rf '%s'", dir) != 0)
 		fprintf(stderr, "bench_http_tx: could not remove %s\n", dir);

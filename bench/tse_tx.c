@@ -148,21 +148,18 @@ int main(int argc, char **argv)
 	}
 	t_alarm((int)(secs * 4) + 120);
 	const char *dir = t_tmpdir();
-	char data[512], ntp_dir[512], ntp[64], conf[600];
+	char data[512], conf[600];
+	struct t_ntp ntp;
 	if (siegel_path_join(data, sizeof(data), dir, "data") != 0)
 		abort();
-	if (siegel_path_join(ntp_dir, sizeof(ntp_dir), dir, "ntp") != 0)
-		abort();
-	int port = t_free_port(1);
-	snprintf(ntp, sizeof(ntp), "127.0.0.1:%d", port);
-	if (t_chrony_start(ntp_dir, port, (int)(secs * 4) + 100) != 0 || t_ntp_wait_ready(ntp, 15000) != 0)
+	if (t_ntp_start(&ntp, (int)(secs * 4) + 100) != 0)
 		return 1;
 	struct siegel_diag d = { { 0 } };
 	if (siegel_mkdir_p(data, 0700) != 0 || csp_softhsm_prepare(conf, sizeof(conf), data, &d) != 0)
 		return 1;
 	setenv("SOFTHSM2_CONF", conf, 1);
 
-	const char *list[1] = { ntp };
+	const char *list[1] = { ntp.name };
 	struct tse_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.data_dir = data;
@@ -225,7 +222,7 @@ int main(int argc, char **argv)
 	printf("  ceiling: bare SQLite durable commits/s:  %.0f (before %.0f, after %.0f)\n", commit,
 		commit_pre, commit_post);
 	printf("  ratio to min(sign/2, commit): %.2f (goal >= 0.70)\n", ceiling > 0 ? tx_rate / ceiling : 0);
-	t_chrony_stop(ntp_dir);
+	t_ntp_stop(&ntp);
 	t_cleanup();
 	return failed;
 }

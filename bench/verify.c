@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 	uint8_t *pdf = load("signatures/pdf/generated/pades-bb-p256.pdf", &pl);
 	uint8_t *p7s = load("signatures/cms/generated/valid-p256-sha256.p7s", &cl);
 	uint8_t *data = load("signatures/cms/generated/hello.txt", &dl);
-	uint8_t *root = load("signatures/pki/root/root.crt", &rl);
+	uint8_t *root = load("signatures/pki/" "root/root.crt", &rl); /* the shared PKI root (a directory named root) */
 	char store[4096];
 	snprintf(store, sizeof(store), "%s/store", t_tmpdir());
 	if (siegel_mkdir_p(store, 0755) != 0)

@@ -21,7 +21,7 @@
 #include "exportcheck/exportcheck.h"
 #include "../tse/tse_fixture.h"
 
-static char ntp_name[64];
+static struct t_ntp ntp;
 static const char *ntp_list[1];
 
 /* ------------------------------------------------------------------ */
@@ -368,18 +368,13 @@ int main(void)
 {
 	t_alarm(500);
 	const char *dir = t_tmpdir();
-	char ntp_dir[512], data[512], data2[512], data3[512], path[512];
-	snprintf(ntp_dir, sizeof(ntp_dir), "%s/ntp", dir);
+	char data[512], data2[512], data3[512], path[512];
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(data2, sizeof(data2), "%s/restored", dir);
 	snprintf(data3, sizeof(data3), "%s/empty", dir);
-	int port = t_free_port(1);
-	snprintf(ntp_name, sizeof(ntp_name), "127.0.0.1:%d", port);
-	ntp_list[0] = ntp_name;
-	if (t_chrony_start(ntp_dir, port, 480) != 0 || t_ntp_wait_ready(ntp_name, 15000) != 0) {
-		fprintf(stderr, "no NTP server on loopback\n");
+	if (t_ntp_start(&ntp, 480) != 0)
 		return 99;
-	}
+	ntp_list[0] = ntp.name;
 	fx_softhsm(data);
 	struct tse_config cfg;
 	fx_config(&cfg, data, ntp_list, 1);
@@ -651,6 +646,6 @@ int main(void)
 
 	siegel_buf_free(&b);
 	siegel_buf_free(&full);
-	t_chrony_stop(ntp_dir);
+	t_ntp_stop(&ntp);
 	return t_done();
 }

@@ -138,3 +138,22 @@ uint8_t *t_unhex(const char *hex, size_t *len)
 	}
 	return p;
 }
+
+static int64_t shift_now(void *ctx)
+{
+	return siegel_clock_system()->now(NULL) + ((struct t_shift_clock *)ctx)->shift;
+}
+
+static int64_t shift_mono(void *ctx)
+{
+	(void)ctx;
+	return siegel_clock_system()->mono_ns(NULL);
+}
+
+void t_shift_clock_init(struct t_shift_clock *c)
+{
+	c->shift = 0;
+	c->clock.now = shift_now;
+	c->clock.mono_ns = shift_mono;
+	c->clock.ctx = c;
+}

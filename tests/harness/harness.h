@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/base.h"
+
 extern int t_failures; /* test programs only: the harness is not in libsiegel */
 extern int t_checks;
 
@@ -44,6 +46,14 @@ void t_write(const char *path, const void *data, size_t len);
 int t_run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Returns a free TCP/UDP port on 127.0.0.1 (best effort). */
 int t_free_port(int udp);
+/* A clock that runs with the system clock plus an adjustable shift, for
+ * timeouts and expiries. Initialise with t_shift_clock_init; pass &c.clock. */
+struct t_shift_clock {
+	int64_t shift;
+	struct siegel_clock clock;
+};
+void t_shift_clock_init(struct t_shift_clock *c);
+
 /* Hex helpers for golden comparisons. */
 uint8_t *t_unhex(const char *hex, size_t *len);
 

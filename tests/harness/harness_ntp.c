@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "harness.h"
 #include "sntp/sntp.h"
 
@@ -84,6 +85,25 @@ int t_ntp_wait_ready(const char *name, int ms)
 		usleep(200 * 1000);
 	}
 	return -1;
+}
+
+int t_ntp_start(struct t_ntp *n, int ttl_s)
+{
+	memset(n, 0, sizeof(*n));
+	if (siegel_path_join(n->dir, sizeof(n->dir), t_tmpdir(), "ntp") != 0)
+		return -1;
+	n->port = t_free_port(1);
+	snprintf(n->name, sizeof(n->name), "127.0.0.1:%d", n->port);
+	if (t_chrony_start(n->dir, n->port, ttl_s) != 0 || t_ntp_wait_ready(n->name, 15000) != 0) {
+		fprintf(stderr, "no NTP server on loopback (%s)\n", n->name);
+		return -1;
+	}
+	return 0;
+}
+
+void t_ntp_stop(struct t_ntp *n)
+{
+	t_chrony_stop(n->dir);
 }
 
 static int64_t now_ns(void)

@@ -15,6 +15,17 @@
  * Returns 0 or -1. */
 int t_chrony_start(const char *dir, int port, int ttl_s);
 void t_chrony_stop(const char *dir);
+/* A test's time server: chronyd on a free 127.0.0.1 port with its files in
+ * <t_tmpdir()>/ntp, started and answering as synchronised (15 s at most).
+ * It exits by itself after ttl_s. Returns 0, or -1 with a message printed. */
+struct t_ntp {
+	char dir[512];
+	char name[64];   /* "127.0.0.1:PORT" */
+	int port;
+};
+int t_ntp_start(struct t_ntp *n, int ttl_s);
+void t_ntp_stop(struct t_ntp *n);
+
 /* Waits until the server at name answers as synchronised (up to ms). */
 int t_ntp_wait_ready(const char *name, int ms);
 /* Arms a whole-test time limit; on expiry chronyd is killed and the test exits 98. */

