@@ -3,10 +3,13 @@
  * (threads calling tse_start + tse_finish directly) measured in the same run
  * on the same SoftHSM2 token and store.
  *
- *   bench_http_tx [seconds per phase (default 5)] [clients (default 32)]
+ *   bench_http_tx [seconds per phase (default 5)] [clients (default 32)] [--rounds R]
+ *     R rounds (default 3) of an in-process phase then an HTTPS phase; the
+ *     ratio is the median of the rounds' ratios
  *   bench_http_tx --soak SECONDS [--rate-fraction F (default 0.8)]
  *                 [--clients N (default 32)] [--measure S (default 5)]
- *   both: [--threads N] [--workers N] for the server (0 = its defaults)
+ *   both: [--threads N] [--workers N] for the server (0 = its defaults),
+ *         [--nice N] of its request threads (default HTTP_DEFAULT_NICE; 0 = unchanged)
  *
  * Each finished transaction = PUT revision 1 (ACTIVE) + PUT revision 2
  * (FINISHED), i.e. two signatures. Latency is per request. Needs chronyd
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +46,7 @@
 #include "tenant/tenant.h"
 
 #define MAX_CLIENTS 256
+#define MAX_ROUNDS 15
 #define MAX_SAMPLES (1u << 20)
 #define SOAK_SAMPLE_S 10
 #define SOAK_MAX_POINTS 4096
@@ -215,6 +220,7 @@ struct phase {
 	double rate;                   /* finished tx/s */
 	double wall, cpu;              /* s; process CPU s */
 	double batch;                  /* store_txn calls per group commit */
+	double leader;                 /* share of the wall time a group-commit leader ran */
 };
 
 static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
@@ -227,8 +233,8 @@ static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
 	atomic_store(&sh->ticket, 0);
 	atomic_store(&sh->stop, 0);
 	sh->gen++;
-	uint64_t b0, c0, b1, c1;
-	store_txn_stats(tse_store(sh->t), &b0, &c0);
+	uint64_t b0, c0, b1, c1, u0, u1;
+	store_txn_stats(tse_store(sh->t), &b0, &c0, &u0);
 	double cpu0 = process_cpu_s();
 	double t0 = now_s();
 	sh->t0 = t0;
@@ -242,9 +248,25 @@ static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
 	p.wall = now_s() - t0;
 	p.cpu = process_cpu_s() - cpu0;
 	p.rate = (double)atomic_load(&sh->done) / p.wall;
-	store_txn_stats(tse_store(sh->t), &b1, &c1);
+	store_txn_stats(tse_store(sh->t), &b1, &c1, &u1);
 	p.batch = b1 > b0 ? (double)(c1 - c0) / (double)(b1 - b0) : 0;
+	p.leader = (double)(u1 - u0) / 1e9 / p.wall;
 	return p;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Median of n values (sorts a copy). */
+static double median(const double *v, int n)
+{
+	double c[MAX_ROUNDS];
+	memcpy(c, v, (size_t)n * sizeof(*c));
+	qsort(c, (size_t)n, sizeof(*c), cmp_double);
+	return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -264,13 +286,13 @@ static void latency(struct shared *sh, double *p50, double *p99, unsigned *n_out
 	*n_out = ns;
 }
 
-static void print_cpu(const struct shared *sh, const struct phase *p, int ncpu)
+static void print_cpu(const char *indent, const struct shared *sh, const struct phase *p, int ncpu)
 {
 	double client = atomic_load(&sh->client_cpu);
-	printf("cpu        : %.2f of %d CPUs busy (process CPU %.1f s in %.1f s); HTTPS clients used "
-	       "%.0f %% of it, the server %.0f %%; %.1f store calls per group commit\n",
-		p->cpu / p->wall, ncpu, p->cpu, p->wall, p->cpu > 0 ? 100 * client / p->cpu : 0,
-		p->cpu > 0 ? 100 * (p->cpu - client) / p->cpu : 0, p->batch);
+	printf("%scpu        : %.2f of %d CPUs busy (process CPU %.1f s in %.1f s); HTTPS clients used "
+	       "%.0f %% of it, the server %.0f %%; %.1f store calls per group commit, leader busy %.0f %%\n",
+		indent, p->cpu / p->wall, ncpu, p->cpu, p->wall, p->cpu > 0 ? 100 * client / p->cpu : 0,
+		p->cpu > 0 ? 100 * (p->cpu - client) / p->cpu : 0, p->batch, 100 * p->leader);
 }
 
 /* Least-squares slope of y over x. */
@@ -342,7 +364,7 @@ static int soak(struct shared *sh, int n, double secs, double measure, double fr
 		return 1;
 	}
 	printf("max rate   : %8.1f finished tx/s over HTTPS (%.0f s, %d clients)\n", max.rate, measure, n);
-	print_cpu(sh, &max, ncpu);
+	print_cpu("", sh, &max, ncpu);
 	sh->rate = fraction * max.rate;
 	sh->secs = secs;
 	printf("soak       : %.0f s at %.0f %% = %.1f finished tx/s (%.1f requests/s), RSS every %d s\n",
@@ -364,7 +386,7 @@ static int soak(struct shared *sh, int n, double secs, double measure, double fr
 	uint64_t errors = atomic_load(&sh->errors);
 	printf("soak rate  : %8.1f finished tx/s achieved (target %.1f), %.1f s\n", p.rate, sh->rate,
 		p.wall);
-	print_cpu(sh, &p, ncpu);
+	print_cpu("", sh, &p, ncpu);
 	printf("latency    : p50 %.2f ms, p99 %.2f ms per request (%u requests)\n", p50, p99, ns);
 	printf("rss series : KB every %d s:", SOAK_SAMPLE_S);
 	for (size_t i = 0; i < sm->n; i++)
@@ -390,16 +412,17 @@ static int soak(struct shared *sh, int n, double secs, double measure, double fr
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bench_http_tx [seconds per phase] [clients 1..%d]\n"
+		"usage: bench_http_tx [seconds per phase] [clients 1..%d] [--rounds R (default 3)]\n"
 		"       bench_http_tx --soak SECONDS [--rate-fraction F] [--clients N] [--measure S]\n"
-		"       (both: [--threads N] [--workers N] of the server; 0 = its defaults)\n",
-		MAX_CLIENTS);
+		"       (both: [--threads N] [--workers N] of the server, 0 = its defaults;\n"
+		"        [--nice N] of its request threads, default %d, 0 = unchanged)\n",
+		MAX_CLIENTS, HTTP_DEFAULT_NICE);
 }
 
 int main(int argc, char **argv)
 {
 	double secs = 5, soak_secs = 0, fraction = 0.8, measure = 5;
-	int n = 32, pos = 0, threads = 0, workers = 0;
+	int n = 32, pos = 0, threads = 0, workers = 0, nice = HTTP_DEFAULT_NICE, rounds = 3;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--soak") == 0 && i + 1 < argc)
@@ -414,6 +437,10 @@ int main(int argc, char **argv)
 			threads = atoi(argv[++i]);
 		else if (strcmp(a, "--workers") == 0 && i + 1 < argc)
 			workers = atoi(argv[++i]);
+		else if (strcmp(a, "--nice") == 0 && i + 1 < argc)
+			nice = atoi(argv[++i]);
+		else if (strcmp(a, "--rounds") == 0 && i + 1 < argc)
+			rounds = atoi(argv[++i]);
 		else if (a[0] != '-' && pos == 0 && ++pos)
 			secs = atof(a);
 		else if (a[0] != '-' && pos == 1 && ++pos)
@@ -424,7 +451,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (secs <= 0 || n < 1 || n > MAX_CLIENTS || soak_secs < 0 || fraction <= 0 || fraction > 1 ||
-	    measure <= 0 || threads < 0 || workers < 0) {
+	    measure <= 0 || threads < 0 || workers < 0 || nice < 0 || nice > 19 ||
+	    rounds < 1 || rounds > MAX_ROUNDS) {
 		usage();
 		return 2;
 	}
@@ -435,7 +463,7 @@ int main(int argc, char **argv)
 	struct t_ntp ntp_srv;
 	snprintf(data, sizeof(data), "%s/data", dir);
 	const char *ntp[1] = { ntp_srv.name };
-	double run_s = soak_secs > 0 ? soak_secs + measure : 2 * secs;
+	double run_s = soak_secs > 0 ? soak_secs + measure : 2 * secs * rounds;
 	if (t_ntp_start(&ntp_srv, (int)(2 * run_s) + 120) != 0)
 		return 1;
 	fx_softhsm(data);
@@ -475,7 +503,7 @@ int main(int argc, char **argv)
 		return 1;
 
 	struct http_config hcfg = { .listen = "127.0.0.1", .port = -1, .data_dir = data,
-		.threads = (unsigned)threads, .workers = (unsigned)workers };
+		.threads = (unsigned)threads, .workers = (unsigned)workers, .request_nice = nice };
 	struct http_server *srv = NULL;
 	if (http_server_start(&srv, &hcfg, sh.t, tenants, &d) != 0) {
 		fprintf(stderr, "http_server_start: %s\n", d.msg);
@@ -496,26 +524,49 @@ int main(int argc, char **argv)
 		n, ncpu);
 	printf("note       : server and the %d HTTPS client threads (libcurl, TLS) share these %d CPUs "
 	       "in one process; the in-process phase has no client cost\n", n, ncpu);
-	printf("server     : %u MHD polling threads, %u request workers\n",
+	printf("server     : %u MHD polling threads, %u request workers, request threads at nice %d\n",
 		hcfg.threads ? hcfg.threads : HTTP_DEFAULT_THREADS,
-		hcfg.workers ? hcfg.workers : HTTP_DEFAULT_WORKERS);
+		hcfg.workers ? hcfg.workers : HTTP_DEFAULT_WORKERS, nice);
 	int rc = 0;
 	if (soak_secs > 0) {
 		rc = soak(&sh, n, soak_secs, measure, fraction, ncpu);
 	} else {
-		printf("phases     : %.1f s each\n", secs);
-		struct phase inproc = run_phase(&sh, n, inproc_worker);
-		printf("in-process : %8.1f finished tx/s (%d threads, tse_start + tse_finish; %.2f CPUs busy, "
-		       "%.1f store calls per group commit)\n",
-			inproc.rate, n, inproc.cpu / inproc.wall, inproc.batch);
-		struct phase https = run_phase(&sh, n, http_worker);
-		double p50, p99;
-		unsigned ns;
-		latency(&sh, &p50, &p99, &ns);
-		printf("https      : %8.1f finished tx/s (%d keep-alive clients, 2 PUTs per tx)\n", https.rate, n);
-		print_cpu(&sh, &https, ncpu);
-		printf("latency    : p50 %.2f ms, p99 %.2f ms per request (%u requests)\n", p50, p99, ns);
-		printf("ratio      : %.2f (https / in-process)\n", inproc.rate > 0 ? https.rate / inproc.rate : 0);
+		/* Alternating rounds: the speed of a shared machine drifts within
+		 * a run; the median of per-round ratios pairs phases that ran a few
+		 * seconds apart. */
+		printf("phases     : %.1f s each, %d rounds of in-process then HTTPS\n", secs, rounds);
+		double r_in[MAX_ROUNDS], r_https[MAX_ROUNDS], r_ratio[MAX_ROUNDS], r_p50[MAX_ROUNDS];
+		double p99_max = 0;
+		unsigned n_req = 0;
+		for (int k = 0; k < rounds; k++) {
+			printf("round %d\n", k + 1);
+			struct phase inproc = run_phase(&sh, n, inproc_worker);
+			printf("  in-process : %8.1f finished tx/s (%d threads, tse_start + tse_finish; %.2f CPUs "
+			       "busy, %.1f store calls per group commit, leader busy %.0f %%)\n",
+				inproc.rate, n, inproc.cpu / inproc.wall, inproc.batch, 100 * inproc.leader);
+			struct phase https = run_phase(&sh, n, http_worker);
+			double p50, p99;
+			unsigned ns;
+			latency(&sh, &p50, &p99, &ns);
+			printf("  https      : %8.1f finished tx/s (%d keep-alive clients, 2 PUTs per tx)\n",
+				https.rate, n);
+			print_cpu("  ", &sh, &https, ncpu);
+			printf("  latency    : p50 %.2f ms, p99 %.2f ms per request (%u requests)\n", p50, p99, ns);
+			r_in[k] = inproc.rate;
+			r_https[k] = https.rate;
+			r_ratio[k] = inproc.rate > 0 ? https.rate / inproc.rate : 0;
+			r_p50[k] = p50;
+			if (p99 > p99_max)
+				p99_max = p99;
+			n_req += ns;
+			printf("  ratio      : %.2f\n", r_ratio[k]);
+		}
+		printf("in-process : %8.1f finished tx/s (median of %d rounds)\n", median(r_in, rounds), rounds);
+		printf("https      : %8.1f finished tx/s (median)\n", median(r_https, rounds));
+		printf("latency    : p50 %.2f ms (median), p99 %.2f ms (worst round) per request (%u requests)\n",
+			median(r_p50, rounds), p99_max, n_req);
+		printf("ratio      : %.2f (https / in-process, median of the rounds' ratios; goal >= 0.6)\n",
+			median(r_ratio, rounds));
 		printf("errors     : %llu\n", (unsigned long long)atomic_load(&sh.errors));
 		rc = atomic_load(&sh.errors) ? 1 : 0;
 	}

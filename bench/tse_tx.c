@@ -194,7 +194,7 @@ int main(int argc, char **argv)
 	double sign_pre = sign_rate(data, secs / 2);
 	double commit_pre = commit_rate(dir, secs / 2, 0);
 	uint64_t b0, c0, b1, c1;
-	store_txn_stats(tse_store(t), &b0, &c0);
+	store_txn_stats(tse_store(t), &b0, &c0, NULL);
 	double t0 = now_s();
 	for (int i = 0; i < threads; i++)
 		pthread_create(&th[i], NULL, worker_run, &w[i]);
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 		failed |= w[i].failed;
 	}
 	double elapsed = now_s() - t0;
-	store_txn_stats(tse_store(t), &b1, &c1);
+	store_txn_stats(tse_store(t), &b1, &c1, NULL);
 	double tx_rate = (double)atomic_load(&done) / elapsed;
 	tse_close(t);
 

@@ -143,6 +143,7 @@ int cmd_serve(int argc, char **argv)
 		.data_dir = st.data_dir,
 		.threads = (unsigned)st.threads,
 		.workers = (unsigned)st.workers,
+		.request_nice = (int)st.request_nice,
 		.max_connections = (unsigned)st.max_connections,
 		.max_per_ip = (unsigned)st.max_connections_per_ip,
 		.timeout_s = (unsigned)st.connection_timeout,

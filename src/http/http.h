@@ -31,6 +31,7 @@
 #define HTTP_DEFAULT_SHUTDOWN_GRACE 10          /* s for in-flight requests on SIGTERM */
 #define HTTP_MAX_BODY_LIMIT (64u << 20)
 #define HTTP_MAX_WORKERS 1024
+#define HTTP_DEFAULT_NICE 10
 /* TLS 1.2 + 1.3 only; ECDHE; AES-GCM or ChaCha20-Poly1305 (BSI TR-03116-4 spirit). */
 #define HTTP_TLS_PRIORITIES \
 	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:" \
@@ -46,6 +47,7 @@ struct http_config {
 	const char *tls_cert, *tls_key;/* PEM files; NULL = self-signed localhost certificate */
 	const char *data_dir;          /* where the self-signed certificate is kept */
 	unsigned threads, workers;     /* 0 = defaults */
+	int request_nice;              /* nice of polling and handler threads (0..19; 0 = unchanged) */
 	unsigned max_connections, max_per_ip, timeout_s;
 	size_t max_body, max_header;
 	int shutdown_grace;
@@ -79,7 +81,7 @@ struct http_settings {
 	long long max_host_skew;
 	char key_backend[HTTP_CONF_STR];   /* pkcs11 | soft (tests) */
 	long long kdf_log2n;
-	long long threads, workers, max_connections, max_connections_per_ip;
+	long long threads, workers, request_nice, max_connections, max_connections_per_ip;
 	long long connection_timeout, max_body, max_header, shutdown_grace;
 	long long token_ttl;
 	char request_log[HTTP_CONF_STR];   /* "-" = stderr, "" = off, or a file */

@@ -44,6 +44,9 @@ static const struct conf_key schema[] = {
 	I("threads", threads, 1, 256, STR(HTTP_DEFAULT_THREADS), "connection polling threads"),
 	I("workers", workers, 1, HTTP_MAX_WORKERS, STR(HTTP_DEFAULT_WORKERS),
 		"request handler threads (parallel store calls)"),
+	I("request_nice", request_nice, 0, 19, STR(HTTP_DEFAULT_NICE),
+		"nice value of the polling and handler threads; the store's commit thread (signing and "
+		"durable commits) keeps the process's, so work in flight goes before new requests"),
 	I("max_connections", max_connections, 1, 100000, STR(HTTP_DEFAULT_MAX_CONNECTIONS),
 		"open connections in total"),
 	I("max_connections_per_ip", max_connections_per_ip, 1, 100000, STR(HTTP_DEFAULT_MAX_PER_IP),

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,11 +90,31 @@ static void run_route(struct http_req *rq)
 		http_reply_code(rq, HE_INTERNAL, "the handler gave no answer");
 }
 
+/* Request threads run below the store's commit thread: the signing and
+ * commit path goes first, new work waits (docs/api.md has the figures).
+ * Linux nice values are per thread; raising one needs no privilege. */
+static void lower_priority(const struct http_server *s)
+{
+	if (s->cfg.request_nice > 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), s->cfg.request_nice);
+}
+
+/* MHD calls this on the polling thread that will serve the connection. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+	enum MHD_ConnectionNotificationCode code)
+{
+	(void)conn;
+	(void)socket_ctx;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		lower_priority(cls);
+}
+
 /* ---- worker pool ---- */
 
 static void *worker_main(void *arg)
 {
 	struct http_server *s = arg;
+	lower_priority(s);
 	for (;;) {
 		pthread_mutex_lock(&s->q_lock);
 		while (s->q_head == NULL && !s->stopping)
@@ -437,6 +459,8 @@ int http_server_start(struct http_server **out, const struct http_config *cfg, s
 		c->workers = HTTP_DEFAULT_WORKERS;
 	if (c->workers > HTTP_MAX_WORKERS)
 		c->workers = HTTP_MAX_WORKERS;
+	if (c->request_nice < 0 || c->request_nice > 19)
+		c->request_nice = HTTP_DEFAULT_NICE;
 	if (c->max_connections == 0)
 		c->max_connections = HTTP_DEFAULT_MAX_CONNECTIONS;
 	if (c->max_per_ip == 0)
@@ -532,6 +556,7 @@ int http_server_start(struct http_server **out, const struct http_config *cfg, s
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 		MHD_OPTION_END);
 	if (s->mhd == NULL) {
 		rc = siegel_fail(d, SIEGEL_E_IO, "cannot listen on https://%s:%d (%s)", c->listen, c->port,

@@ -34,10 +34,15 @@ struct store {
 	size_t n_cache;
 	pthread_mutex_t db_lock;     /* recursive: the connection and the statement cache */
 	pthread_mutex_t q_lock;      /* the queue below */
-	pthread_cond_t q_done;
+	pthread_cond_t q_done;       /* a batch is finished */
+	pthread_cond_t q_work;       /* the queue has calls for the committer */
 	struct store_req *q_head, *q_tail;
-	int leader;
+	int leader;                  /* the committer is running a batch */
+	int stopping;
+	int committer_started;
+	pthread_t committer;
 	uint64_t batches, calls;
+	uint64_t busy_ns;            /* time leaders spent running batches */
 };
 
 int store_fail(struct store *s, struct siegel_diag *d, const char *what)
@@ -106,6 +111,8 @@ static int store_migrate(struct store *s, struct siegel_diag *d)
 	return 0;
 }
 
+static void *committer_main(void *arg);
+
 int store_open(struct store **out, const char *path, struct siegel_diag *d)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -118,6 +125,7 @@ int store_open(struct store **out, const char *path, struct siegel_diag *d)
 	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&s->q_lock, NULL);
 	pthread_cond_init(&s->q_done, NULL);
+	pthread_cond_init(&s->q_work, NULL);
 	int rc;
 	if (sqlite3_open_v2(path, &s->db,
 		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
@@ -136,6 +144,11 @@ int store_open(struct store **out, const char *path, struct siegel_diag *d)
 	rc = store_migrate(s, d);
 	if (rc)
 		goto fail;
+	if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+		rc = siegel_fail(d, SIEGEL_E_NOMEM, "cannot start the store's commit thread");
+		goto fail;
+	}
+	s->committer_started = 1;
 	*out = s;
 	return 0;
 fail:
@@ -147,12 +160,20 @@ void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->committer_started) {
+		pthread_mutex_lock(&s->q_lock);
+		s->stopping = 1;
+		pthread_cond_signal(&s->q_work);
+		pthread_mutex_unlock(&s->q_lock);
+		pthread_join(s->committer, NULL);
+	}
 	for (size_t i = 0; i < s->n_cache; i++)
 		sqlite3_finalize(s->cache[i].st);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->db_lock);
 	pthread_mutex_destroy(&s->q_lock);
 	pthread_cond_destroy(&s->q_done);
+	pthread_cond_destroy(&s->q_work);
 	free(s);
 }
 
@@ -166,11 +187,13 @@ void store_unlock(struct store *s)
 	pthread_mutex_unlock(&s->db_lock);
 }
 
-void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls)
+void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls, uint64_t *busy_ns)
 {
 	pthread_mutex_lock(&s->q_lock);
 	*batches = s->batches;
 	*calls = s->calls;
+	if (busy_ns)
+		*busy_ns = s->busy_ns;
 	pthread_mutex_unlock(&s->q_lock);
 }
 
@@ -235,6 +258,13 @@ static int begin_immediate(struct store *s, struct siegel_diag *d)
 	}
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Runs one batch of queued calls in one transaction (leader only). */
 static void run_batch(struct store *s, struct store_req *batch)
 {
@@ -280,22 +310,19 @@ static void run_batch(struct store *s, struct store_req *batch)
 	store_unlock(s);
 }
 
-int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d)
+/* The commit thread: takes up to STORE_MAX_BATCH queued calls, runs them in
+ * one transaction and wakes their callers. One thread owns this serial path
+ * so that the threads serving requests can run at a lower priority than it
+ * (see store_txn in store.h); the queue is drained before it stops. */
+static void *committer_main(void *arg)
 {
-	struct store_req req = { fn, ctx, d, 0, 0, NULL };
+	struct store *s = arg;
 	pthread_mutex_lock(&s->q_lock);
-	if (s->q_tail)
-		s->q_tail->next = &req;
-	else
-		s->q_head = &req;
-	s->q_tail = &req;
-	while (!req.done) {
-		if (s->leader) {
-			pthread_cond_wait(&s->q_done, &s->q_lock);
-			continue;
-		}
-		/* Lead: take up to STORE_MAX_BATCH queued calls (ours among them,
-		 * or an earlier batch's leftovers that come first). */
+	for (;;) {
+		while (s->q_head == NULL && !s->stopping)
+			pthread_cond_wait(&s->q_work, &s->q_lock);
+		if (s->q_head == NULL)
+			break;
 		s->leader = 1;
 		struct store_req *batch = s->q_head, *last = batch;
 		size_t n = 1;
@@ -308,8 +335,11 @@ int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d
 			s->q_tail = NULL;
 		last->next = NULL;
 		pthread_mutex_unlock(&s->q_lock);
+		uint64_t t0 = mono_ns();
 		run_batch(s, batch);
+		uint64_t t1 = mono_ns();
 		pthread_mutex_lock(&s->q_lock);
+		s->busy_ns += t1 - t0;
 		s->batches++;
 		s->calls += n;
 		for (struct store_req *r = batch; r != NULL;) {
@@ -320,6 +350,23 @@ int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d
 		s->leader = 0;
 		pthread_cond_broadcast(&s->q_done);
 	}
+	pthread_mutex_unlock(&s->q_lock);
+	return NULL;
+}
+
+int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d)
+{
+	struct store_req req = { fn, ctx, d, 0, 0, NULL };
+	pthread_mutex_lock(&s->q_lock);
+	if (s->q_tail)
+		s->q_tail->next = &req;
+	else
+		s->q_head = &req;
+	s->q_tail = &req;
+	if (!s->leader)
+		pthread_cond_signal(&s->q_work);
+	while (!req.done)
+		pthread_cond_wait(&s->q_done, &s->q_lock);
 	pthread_mutex_unlock(&s->q_lock);
 	return req.rc;
 }

@@ -15,7 +15,8 @@
 
 struct store;
 
-/* Opens (creating and migrating) the database at path. */
+/* Opens (creating and migrating) the database at path and starts its commit
+ * thread; an open store does not survive fork() (open it in the child). */
 int store_open(struct store **out, const char *path, struct siegel_diag *d) SIEGEL_WUR;
 void store_close(struct store *s);
 /* Schema version after migrations. */
@@ -24,16 +25,21 @@ int store_schema_version(struct store *s);
 /* Runs fn inside a database transaction. fn returns 0 to keep its changes,
  * an error to undo them (the error is returned).
  *
- * Group commit: calls from several threads are batched. One caller becomes
- * the leader, runs the queued functions inside one BEGIN IMMEDIATE ... COMMIT,
- * each in its own SAVEPOINT (so one failing function undoes only its own
- * changes), and every caller returns only after that COMMIT is durable. If
- * the COMMIT fails, every function of the batch gets SIEGEL_E_STORAGE.
- * A busy database is retried with back-off for up to 5 s. */
+ * Group commit: calls from several threads are batched. The store's commit
+ * thread (started by store_open) runs the queued functions inside one
+ * BEGIN IMMEDIATE ... COMMIT, each in its own SAVEPOINT (so one failing
+ * function undoes only its own changes), and every caller returns only after
+ * that COMMIT is durable. If the COMMIT fails, every function of the batch
+ * gets SIEGEL_E_STORAGE. A busy database is retried with back-off for up to
+ * 5 s. fn runs on the commit thread: it must not wait for the caller's
+ * thread, and a caller must not hold store_lock while it waits here. The
+ * commit thread keeps the process's scheduling priority, so a server can run
+ * its request threads below it (http: request_nice). */
 typedef int (*store_txn_fn)(struct store *s, void *ctx, struct siegel_diag *d);
 int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d) SIEGEL_WUR;
-/* Statistics: batches committed and functions run in them. */
-void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls);
+/* Statistics: batches committed, functions run in them, and the time
+ * leaders spent running batches (busy_ns may be NULL). */
+void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls, uint64_t *busy_ns);
 
 /* Reads outside store_txn must hold the database lock (recursive). */
 void store_lock(struct store *s);

@@ -105,7 +105,7 @@ int main(void)
 	}
 	CHECK(wrong == 0);
 	uint64_t batches = 0, calls = 0;
-	store_txn_stats(s, &batches, &calls);
+	store_txn_stats(s, &batches, &calls, NULL);
 	CHECK(calls == (uint64_t)(THREADS * CALLS + 1));
 	printf("%llu calls in %llu commits\n", (unsigned long long)calls, (unsigned long long)batches);
 	CHECK(batches < calls); /* some calls shared a commit */
