@@ -467,7 +467,7 @@ static int raw_sign(void *ctx, uint8_t *sig, size_t *sl, size_t cap, const uint8
 	struct raw_ctx *r = ctx;
 	struct sign_p11_key k = r->key;
 	if (r->bad_handle)
-		k.handle = JOB_BAD_HANDLE;
+		k.handle = k.sign_handle = JOB_BAD_HANDLE;
 	int rc = sign_p11_sign_digest(sig, sl, cap, r->p, &k, r->hash_nid, r->rsa_pss, dig, dl,
 		r->pin, r->pin_len, d);
 	if (rc == 0 && r->corrupt && *sl > 0)

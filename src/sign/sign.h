@@ -30,7 +30,10 @@
 #define SIGN_MAX_CERT_BYTES (64u * 1024u)
 #define SIGN_MAX_CHAIN 8                /* certificates besides the signer's */
 #define SIGN_MAX_DOC_BYTES (1024ull * 1024ull * 1024ull) /* 1 GiB per document */
-#define SIGN_PADES_CONTENTS_DEFAULT 16384 /* bytes reserved for the CMS in a PDF */
+/* Bytes reserved for the CMS in a PDF when the caller gives none: an
+ * estimate from the signer (sign_pades.c) plus these. */
+#define SIGN_PADES_CONTENTS_SLACK 1024   /* structure, attributes, future growth */
+#define SIGN_PADES_TST_ALLOWANCE 12288   /* an RFC 3161 token with its TSA's certificates */
 #define SIGN_PADES_CONTENTS_MAX (1024u * 1024u)
 #define SIGN_MAX_TST_BYTES (64u * 1024u)
 
@@ -41,6 +44,7 @@ struct sign_p11;
 
 struct sign_p11_key {
 	unsigned long handle;        /* CK_OBJECT_HANDLE of the private key */
+	unsigned long sign_handle;   /* what C_SignInit gets: a session copy or handle */
 	enum sign_key_type type;
 	int always_auth;             /* CKA_ALWAYS_AUTHENTICATE */
 	size_t size_bytes;           /* EC: field length; RSA: modulus length */
@@ -60,7 +64,13 @@ int sign_p11_logout(struct sign_p11 *p, struct siegel_diag *d) SIEGEL_WUR;
 /* 1 if the session is in a logged-in state (C_GetSessionInfo), else 0. */
 int sign_p11_logged_in(struct sign_p11 *p);
 /* Finds the private key by CKA_LABEL and/or CKA_ID (id_len 0: label only;
- * label NULL: id only). Needs a login (private objects). */
+ * label NULL: id only). Needs a login (private objects). A key without
+ * CKA_ALWAYS_AUTHENTICATE is copied into a session object inside the token
+ * (C_CopyObject, CKA_TOKEN false) and signs through the copy: SoftHSM2
+ * re-reads a token object's file on every C_SignInit, a session object lives
+ * in memory (22,800 against 14,400 signatures/s). The copy is a private
+ * session object, so C_Logout destroys it; a token that refuses the copy
+ * (CKA_COPYABLE false, smart cards) signs with the key itself. */
 int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *label,
 	const uint8_t *id, size_t id_len, struct siegel_diag *d) SIEGEL_WUR;
 /* Signs a digest: EC -> DER ECDSA-Sig-Value (CKM_ECDSA), RSA -> PKCS#1 v1.5
@@ -76,7 +86,8 @@ int sign_p11_generate(EVP_PKEY **pub_out, struct sign_p11 *p, const char *label,
 	const uint8_t *id, size_t id_len, const char *type, int always_auth,
 	struct siegel_diag *d) SIEGEL_WUR;
 /* Test: C_SignInit + C_Sign on a fresh session without login, with the key
- * handle k (which a logged-out session cannot use). Returns the CK_RV. */
+ * handle k (which a logged-out session cannot use), then with its session
+ * copy in p's session. Returns CKR_OK if either signed, else the CK_RV. */
 unsigned long sign_p11_probe_unauth_sign(struct sign_p11 *p, const struct sign_p11_key *k);
 
 /* ---- signer ---- */

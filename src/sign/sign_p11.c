@@ -143,6 +143,7 @@ int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *
 	if (!can_sign)
 		return siegel_fail(d, SIEGEL_E_NOTSUP, "PKCS#11: key %s has CKA_SIGN false", what);
 	out->always_auth = aa == CK_TRUE;
+	out->sign_handle = hs[0];
 	uint8_t *v = NULL;
 	size_t vl = 0;
 	if (kt == CKK_EC) {
@@ -175,6 +176,14 @@ int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *
 	} else {
 		return siegel_fail(d, SIEGEL_E_NOTSUP, "PKCS#11: key %s has type 0x%lx, want EC or RSA",
 			what, (unsigned long)kt);
+	}
+	if (!out->always_auth) {
+		CK_BBOOL no = CK_FALSE;
+		CK_ATTRIBUTE ct[1] = { { CKA_TOKEN, &no, sizeof(no) } };
+		CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+		if (p->u.f->C_CopyObject(p->u.sess, hs[0], ct, 1, &copy) == CKR_OK &&
+		    copy != CK_INVALID_HANDLE)
+			out->sign_handle = copy;
 	}
 	return 0;
 }
@@ -223,7 +232,8 @@ int sign_p11_sign_digest(uint8_t *sig_out, size_t *sig_len, size_t sig_cap, stru
 			mech.ulParameterLen = sizeof(pss);
 		}
 	}
-	CK_RV rv = p->u.f->C_SignInit(p->u.sess, &mech, (CK_OBJECT_HANDLE)k->handle);
+	CK_RV rv = p->u.f->C_SignInit(p->u.sess, &mech,
+		(CK_OBJECT_HANDLE)(k->sign_handle ? k->sign_handle : k->handle));
 	if (rv != CKR_OK)
 		return p11_fail(d, rv, "C_SignInit", k->label);
 	if (k->always_auth) {
@@ -282,7 +292,14 @@ unsigned long sign_p11_probe_unauth_sign(struct sign_p11 *p, const struct sign_p
 	if (rv == CKR_OK)
 		rv = p->u.f->C_Sign(s, in, sizeof(in), out, &ol);
 	(void)p->u.f->C_CloseSession(s);
-	return rv;
+	if (rv == CKR_OK || k->sign_handle == 0 || k->sign_handle == k->handle)
+		return rv;
+	/* the session copy, in the session that made it */
+	ol = sizeof(out);
+	CK_RV rc = p->u.f->C_SignInit(p->u.sess, &mech, (CK_OBJECT_HANDLE)k->sign_handle);
+	if (rc == CKR_OK)
+		rc = p->u.f->C_Sign(p->u.sess, in, sizeof(in), out, &ol);
+	return rc;
 }
 
 /* ---- key generation (tests, benchmarks) ---- */

@@ -512,6 +512,21 @@ static int hex_to_bin(uint8_t *out, const uint8_t *hex, size_t n)
 	return 0;
 }
 
+/* The default /Contents reservation: this signer's CMS (certificates,
+ * identifiers, the largest signature of its key, the fixed structure) with
+ * slack, plus room for a time-stamp token when a TSA is asked. A fixed 16 KiB
+ * made every PDF 32 KB of hex zeros larger, to write and to skip when hashing. */
+static size_t contents_estimate(const struct sign_signer *s, int with_tsa)
+{
+	int sig = EVP_PKEY_get_size(s->pub);
+	size_t n = s->certs_der.len + s->sid_der.len + s->essv2_der.len + 2 * s->digest_alg.len +
+		   s->sig_alg.len + (sig > 0 ? (size_t)sig : SIGN_MAX_SIG) + SIGN_PADES_CONTENTS_SLACK;
+	if (with_tsa)
+		n += SIGN_PADES_TST_ALLOWANCE;
+	n = (n + 1023) & ~(size_t)1023;
+	return n < SIGN_PADES_CONTENTS_MAX ? n : SIGN_PADES_CONTENTS_MAX;
+}
+
 int sign_pades_update(struct siegel_buf *upd, const uint8_t *pdf, size_t pdf_len,
 	const EVP_MD_CTX *pdf_hash, const struct sign_signer *s, const struct sign_cms_params *cms,
 	const struct sign_pades_opts *o, struct siegel_diag *d)
@@ -523,7 +538,7 @@ int sign_pades_update(struct siegel_buf *upd, const uint8_t *pdf, size_t pdf_len
 		return siegel_fail(d, SIEGEL_E_PARSE, "not a PDF (no %%PDF- header): rejected");
 	if (pdf_len > SIGN_MAX_DOC_BYTES)
 		return siegel_fail(d, SIEGEL_E_LIMIT, "PDF of %zu bytes is over the limit", pdf_len);
-	size_t cap = o->contents_cap ? o->contents_cap : SIGN_PADES_CONTENTS_DEFAULT;
+	size_t cap = o->contents_cap ? o->contents_cap : contents_estimate(s, cms->tsa != NULL);
 	if (cap > SIGN_PADES_CONTENTS_MAX)
 		return siegel_fail(d, SIEGEL_E_LIMIT, "PAdES: Contents reservation %zu over %u", cap,
 			SIGN_PADES_CONTENTS_MAX);

@@ -143,7 +143,31 @@ static void test_pin_counts(void)
 	CHECK_OK(sign_p11_login(p, FX_PIN, strlen(FX_PIN), &d));
 	CHECK_OK(sign_p11_find_key(&k, p, "aa", NULL, 0, &d));
 	CHECK(k.always_auth == 1);
+	CHECK(k.sign_handle == k.handle); /* always-authenticate: no session copy */
 	CHECK_OK(sign_p11_logout(p, &d));
+	/* a plain key signs through a session copy that the logout destroys */
+	{
+		struct sign_p11_key pk;
+		uint8_t dig[32] = { 7 }, sig[SIGN_MAX_SIG];
+		size_t sl = 0;
+		CHECK_OK(sign_p11_login(p, FX_PIN, strlen(FX_PIN), &d));
+		CHECK_OK(sign_p11_find_key(&pk, p, "plain", NULL, 0, &d));
+		CHECK(pk.sign_handle != 0 && pk.sign_handle != pk.handle);
+		CHECK_OK(sign_p11_sign_digest(sig, &sl, sizeof(sig), p, &pk, NID_sha256, 0, dig, 32,
+			NULL, 0, &d));
+		CHECK(sign_p11_probe_unauth_sign(p, &pk) == 0); /* logged in: it signs */
+		CHECK_OK(sign_p11_logout(p, &d));
+		CHECK(sign_p11_probe_unauth_sign(p, &pk) != 0);
+		CHECK(sign_p11_sign_digest(sig, &sl, sizeof(sig), p, &pk, NID_sha256, 0, dig, 32, NULL, 0,
+			&d) != 0);
+		/* logged in again, the old copy is gone: it was destroyed, not hidden */
+		CHECK_OK(sign_p11_login(p, FX_PIN, strlen(FX_PIN), &d));
+		struct sign_p11_key old = pk;
+		old.handle = old.sign_handle;
+		CHECK(sign_p11_sign_digest(sig, &sl, sizeof(sig), p, &old, NID_sha256, 0, dig, 32, NULL, 0,
+			&d) != 0);
+		CHECK_OK(sign_p11_logout(p, &d));
+	}
 
 	struct job *j = NULL;
 	struct job_config c;
