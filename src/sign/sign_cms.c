@@ -13,6 +13,7 @@
 #include <openssl/obj_mac.h>
 
 #include "der/der.h"
+#include "sign/sign_ecfast.h"
 
 static const uint8_t oid_signed_data[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02 };
 static const uint8_t oid_data[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01 };
@@ -297,12 +298,18 @@ int sign_cms_selfcheck(const uint8_t *cms, size_t cms_len, const uint8_t *digest
 	uint8_t h[SIGN_MAX_DIGEST];
 	unsigned hl = 0;
 	rc = SIEGEL_E_VERIFY;
+	struct sign_selfcheck *chk = s->chk;
+	if (chk != NULL && s->type == SIGN_KEY_EC && chk->fast == NULL && !chk->fast_unavailable &&
+	    ++chk->checks > SIGN_ECFAST_AFTER && sign_ecfast_new(&chk->fast, s->pub, NULL) != 0)
+		chk->fast_unavailable = 1; /* EVP_PKEY_verify goes on */
 	if (s->hctx != NULL && s->vctx != NULL && sattrs.tlv_len > 1 &&
 	    EVP_DigestInit_ex(s->hctx, s->md, NULL) == 1 &&
 	    EVP_DigestUpdate(s->hctx, &set_tag, 1) == 1 &&
 	    EVP_DigestUpdate(s->hctx, sattrs.tlv + 1, sattrs.tlv_len - 1) == 1 &&
-	    EVP_DigestFinal_ex(s->hctx, h, &hl) == 1 &&
-	    EVP_PKEY_verify(s->vctx, sig.val, sig.val_len, h, hl) == 1)
+	    EVP_DigestFinal_ex(s->hctx, h, &hl) == 1 && hl == s->digest_len &&
+	    (chk != NULL && chk->fast != NULL
+		    ? sign_ecfast_verify(chk->fast, sig.val, sig.val_len, h, hl) == 0
+		    : EVP_PKEY_verify(s->vctx, sig.val, sig.val_len, h, hl) == 1))
 		rc = 0;
 	ERR_clear_error();
 	if (rc)

@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "der/der.h"
+#include "sign/sign_ecfast.h"
 
 /* DER TLVs of the OIDs (RFC 5754, RFC 5758, RFC 8017) */
 static const uint8_t oid_sha256[] = { 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01 };
@@ -282,7 +283,8 @@ int sign_signer_init(struct sign_signer *s, X509 *cert, STACK_OF(X509) *chain, i
 	s->md = EVP_MD_fetch(NULL, OBJ_nid2sn(hash_nid), NULL);
 	s->hctx = EVP_MD_CTX_new();
 	s->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, s->pub, NULL);
-	int ok = s->md != NULL && s->hctx != NULL && s->vctx != NULL &&
+	s->chk = calloc(1, sizeof(*s->chk));
+	int ok = s->md != NULL && s->hctx != NULL && s->vctx != NULL && s->chk != NULL &&
 		EVP_PKEY_verify_init(s->vctx) == 1;
 	if (ok && s->type == SIGN_KEY_RSA)
 		ok = rsa_pss ? EVP_PKEY_CTX_set_rsa_padding(s->vctx, RSA_PKCS1_PSS_PADDING) > 0 &&
@@ -319,6 +321,9 @@ void sign_signer_free(struct sign_signer *s)
 	EVP_MD_free(s->md);
 	EVP_MD_CTX_free(s->hctx);
 	EVP_PKEY_CTX_free(s->vctx);
+	if (s->chk != NULL)
+		sign_ecfast_free(s->chk->fast);
+	free(s->chk);
 	memset(s, 0, sizeof(*s));
 }
 
