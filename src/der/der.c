@@ -333,7 +333,7 @@ int der_collect_chunks(struct siegel_buf *out, const struct der_tlv *t, const ch
 	struct der_cursor c;
 	der_cursor_sub(&c, t);
 	while (!der_at_end(&c)) {
-		struct der_tlv chunk;
+		struct der_tlv chunk = { 0 };
 		/* Chunks must be primitive definite OCTET STRINGs: nested constructed
 		 * chunks (legal BER) are refused to keep the decoder flat. */
 		int rc = der_read(&c, &chunk, 0x04, 0, what, d);

@@ -381,6 +381,8 @@ int http_export_status(struct http_server *s, const char *tss, const char *id, j
 {
 	struct http_exports *x = s->exports;
 	*out = NULL;
+	if (id == NULL || tss == NULL)
+		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export id given");
 	if (!id_valid(id))
 		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export '%.64s' of this TSS", id);
 	pthread_mutex_lock(&x->lock);

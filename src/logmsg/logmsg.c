@@ -242,8 +242,11 @@ void logmsg_time_iso(char out[32], int64_t unix_sec, uint32_t millis)
 {
 	struct civil c;
 	civil_from_unix(&c, unix_sec);
-	snprintf(out, 32, "%04lld-%02d-%02dT%02d:%02d:%02d.%03uZ", (long long)c.year, c.mon, c.day,
+	/* room for any int64 year; out keeps the first 31 characters */
+	char t[96];
+	snprintf(t, sizeof(t), "%04lld-%02d-%02dT%02d:%02d:%02d.%03uZ", (long long)c.year, c.mon, c.day,
 		c.hour, c.min, c.sec, (unsigned)(millis % 1000));
+	snprintf(out, 32, "%.31s", t);
 }
 
 /* The text of a UTC/Generalized time: as stored, else formatted. */
