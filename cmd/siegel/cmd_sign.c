@@ -385,9 +385,10 @@ static int run(const struct sign_opts *o, char **paths, size_t n, const char *ro
 	c.store = st;
 	c.audit_key = &ak;
 	c.route = route_name;
+	struct sign_tsa_http tsa_http = { .url = o->tsa }; /* lives as long as the job */
 	if (o->tsa != NULL) {
 		c.tsa = sign_tsa_http_fn;
-		c.tsa_ctx = (void *)o->tsa;
+		c.tsa_ctx = &tsa_http;
 	}
 	if (route != NULL) {
 		c.deadline = route->deadline;

@@ -213,6 +213,12 @@ int sign_doc_read(struct siegel_buf *b, EVP_MD_CTX *sha, const char *path, size_
 int sign_is_pdf(const uint8_t *data, size_t len);
 
 /* ---- time stamps ---- */
+/* Both sign_tsa_fn below accept a token only if it is granted, for the
+ * imprint and hash asked, carries the request's nonce (RFC 3161 2.4.2) and
+ * its signature verifies with the TSA certificate inside it (certReq is
+ * set); the TSA's chain and trust are the verifier's job. A token that fails
+ * is SIEGEL_E_VERIFY, an answer that is no TimeStampResp SIEGEL_E_PARSE, a
+ * refused request SIEGEL_E_SIGNING. */
 /* In-process RFC 3161 TSA (tests, benchmarks): cert with EKU timeStamping. */
 struct sign_tsa_local;
 int sign_tsa_local_new(struct sign_tsa_local **out, X509 *cert, EVP_PKEY *key,
@@ -220,7 +226,14 @@ int sign_tsa_local_new(struct sign_tsa_local **out, X509 *cert, EVP_PKEY *key,
 void sign_tsa_local_free(struct sign_tsa_local *t);
 int sign_tsa_local_fn(void *ctx, struct siegel_buf *token_out, const uint8_t *imprint,
 	size_t imprint_len, int hash_nid, struct siegel_diag *d);
-/* RFC 3161 over HTTP (ctx = the URL, "http://host[:port]/path"). */
+/* RFC 3161 over HTTP/1.0 (ctx = struct sign_tsa_http). The answer must be
+ * status 200 with Content-Type application/timestamp-reply, not chunked, as
+ * long as its Content-Length says; every message names the URL. Network
+ * failures, timeouts, HTTP errors and truncated answers are SIEGEL_E_IO. */
+struct sign_tsa_http {
+	const char *url;              /* "http://host[:port]/path" */
+	int timeout_s;                /* connect, send, and the whole answer; <= 0: 10 s */
+};
 int sign_tsa_http_fn(void *ctx, struct siegel_buf *token_out, const uint8_t *imprint,
 	size_t imprint_len, int hash_nid, struct siegel_diag *d);
 

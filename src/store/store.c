@@ -317,6 +317,7 @@ static void run_batch(struct store *s, struct store_req *batch)
 static void *committer_main(void *arg)
 {
 	struct store *s = arg;
+	(void)pthread_setname_np(pthread_self(), "siegel-commit"); /* top -H, perf, gdb */
 	pthread_mutex_lock(&s->q_lock);
 	for (;;) {
 		while (s->q_head == NULL && !s->stopping)
