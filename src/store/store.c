@@ -17,6 +17,14 @@ struct store_stmt_slot {
 };
 
 #define STORE_MAX_BATCH 64
+/* Every STORE_CKPT_FRAMES new WAL frames the checkpoint thread copies the
+ * WAL into the database. It races with the commits that keep appending, so
+ * it never finds the WAL completely copied, and SQLite only starts the WAL
+ * over when it is: from STORE_CKPT_SYNC_FRAMES on, a commit checkpoints too,
+ * copying the little the thread left, and the next commit starts the WAL
+ * over (about 12 MB at most). */
+#define STORE_CKPT_FRAMES 1000
+#define STORE_CKPT_SYNC_FRAMES 3000
 
 /* A queued store_txn call. */
 struct store_req {
@@ -41,6 +49,14 @@ struct store {
 	int stopping;
 	int committer_started;
 	pthread_t committer;
+	/* background WAL checkpoints (see wal_hook) */
+	sqlite3 *ck_db;              /* the checkpointer's own connection */
+	pthread_mutex_t ck_lock;
+	pthread_cond_t ck_cond;
+	int ck_pending, ck_stopping, ck_started;
+	int ck_signaled_at;          /* WAL frames at the last signal (commit thread) */
+	pthread_t checkpointer;
+	uint64_t ck_runs, ck_sync;
 	uint64_t batches, calls;
 	uint64_t busy_ns;            /* time leaders spent running batches */
 };
@@ -113,6 +129,74 @@ static int store_migrate(struct store *s, struct siegel_diag *d)
 
 static void *committer_main(void *arg);
 
+/* After every commit of the main connection (SQLite calls it with the WAL's
+ * frame count; registering it turns off SQLite's own auto-checkpoint, which
+ * copied up to 1,000 pages into the database inside a commit of the serial
+ * path). The copy runs on the checkpoint thread instead; a WAL that is still
+ * past STORE_CKPT_SYNC_FRAMES is checkpointed here, as SQLite would. */
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+	struct store *s = ctx;
+	if (frames >= STORE_CKPT_SYNC_FRAMES || !s->ck_started) {
+		if (frames >= STORE_CKPT_FRAMES) {
+			(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+			s->ck_sync++;
+		}
+		return SQLITE_OK;
+	}
+	if (frames < s->ck_signaled_at) /* the WAL started over */
+		s->ck_signaled_at = 0;
+	if (frames - s->ck_signaled_at >= STORE_CKPT_FRAMES) {
+		s->ck_signaled_at = frames;
+		pthread_mutex_lock(&s->ck_lock);
+		s->ck_pending = 1;
+		pthread_cond_signal(&s->ck_cond);
+		pthread_mutex_unlock(&s->ck_lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+	struct store *s = arg;
+	(void)pthread_setname_np(pthread_self(), "siegel-ckpt");
+	pthread_mutex_lock(&s->ck_lock);
+	for (;;) {
+		while (!s->ck_pending && !s->ck_stopping)
+			pthread_cond_wait(&s->ck_cond, &s->ck_lock);
+		if (s->ck_stopping)
+			break;
+		s->ck_pending = 0;
+		pthread_mutex_unlock(&s->ck_lock);
+		/* PASSIVE: copies what no reader still needs, never blocks the
+		 * writer; a busy answer just waits for the next round */
+		(void)sqlite3_wal_checkpoint_v2(s->ck_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&s->ck_lock);
+		s->ck_runs++;
+	}
+	pthread_mutex_unlock(&s->ck_lock);
+	return NULL;
+}
+
+/* Opens the checkpoint connection and thread; without them the main
+ * connection checkpoints in its commits (wal_hook). */
+static void checkpointer_start(struct store *s, const char *path)
+{
+	if (sqlite3_open_v2(path, &s->ck_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_busy_timeout(s->ck_db, 1000) != SQLITE_OK) {
+		sqlite3_close(s->ck_db);
+		s->ck_db = NULL;
+		return;
+	}
+	if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) != 0) {
+		sqlite3_close(s->ck_db);
+		s->ck_db = NULL;
+		return;
+	}
+	s->ck_started = 1;
+}
+
 int store_open(struct store **out, const char *path, struct siegel_diag *d)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -126,6 +210,8 @@ int store_open(struct store **out, const char *path, struct siegel_diag *d)
 	pthread_mutex_init(&s->q_lock, NULL);
 	pthread_cond_init(&s->q_done, NULL);
 	pthread_cond_init(&s->q_work, NULL);
+	pthread_mutex_init(&s->ck_lock, NULL);
+	pthread_cond_init(&s->ck_cond, NULL);
 	int rc;
 	if (sqlite3_open_v2(path, &s->db,
 		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
@@ -144,6 +230,8 @@ int store_open(struct store **out, const char *path, struct siegel_diag *d)
 	rc = store_migrate(s, d);
 	if (rc)
 		goto fail;
+	checkpointer_start(s, path);
+	sqlite3_wal_hook(s->db, wal_hook, s);
 	if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
 		rc = siegel_fail(d, SIEGEL_E_NOMEM, "cannot start the store's commit thread");
 		goto fail;
@@ -167,6 +255,14 @@ void store_close(struct store *s)
 		pthread_mutex_unlock(&s->q_lock);
 		pthread_join(s->committer, NULL);
 	}
+	if (s->ck_started) {
+		pthread_mutex_lock(&s->ck_lock);
+		s->ck_stopping = 1;
+		pthread_cond_signal(&s->ck_cond);
+		pthread_mutex_unlock(&s->ck_lock);
+		pthread_join(s->checkpointer, NULL);
+	}
+	sqlite3_close(s->ck_db);
 	for (size_t i = 0; i < s->n_cache; i++)
 		sqlite3_finalize(s->cache[i].st);
 	sqlite3_close(s->db);
@@ -174,6 +270,8 @@ void store_close(struct store *s)
 	pthread_mutex_destroy(&s->q_lock);
 	pthread_cond_destroy(&s->q_done);
 	pthread_cond_destroy(&s->q_work);
+	pthread_mutex_destroy(&s->ck_lock);
+	pthread_cond_destroy(&s->ck_cond);
 	free(s);
 }
 
@@ -195,6 +293,16 @@ void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls, uint64
 	if (busy_ns)
 		*busy_ns = s->busy_ns;
 	pthread_mutex_unlock(&s->q_lock);
+}
+
+void store_ckpt_stats(struct store *s, uint64_t *runs, uint64_t *sync)
+{
+	pthread_mutex_lock(&s->ck_lock);
+	*runs = s->ck_runs;
+	pthread_mutex_unlock(&s->ck_lock);
+	store_lock(s); /* ck_sync changes in commits, under the database lock */
+	*sync = s->ck_sync;
+	store_unlock(s);
 }
 
 sqlite3_stmt *store_stmt(struct store *s, const char *sql, struct siegel_diag *d)

@@ -41,6 +41,11 @@ int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d
  * leaders spent running batches (busy_ns may be NULL). */
 void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls, uint64_t *busy_ns);
 
+/* WAL checkpoints: the checkpoint thread copies the WAL into the database
+ * after every STORE_CKPT_FRAMES frames, outside the commit path; runs counts
+ * its checkpoints, sync those a commit had to do itself. */
+void store_ckpt_stats(struct store *s, uint64_t *runs, uint64_t *sync);
+
 /* Reads outside store_txn must hold the database lock (recursive). */
 void store_lock(struct store *s);
 void store_unlock(struct store *s);
