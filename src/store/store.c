@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ struct store_req {
 	void *ctx;
 	struct siegel_diag *d;
 	int rc;
-	int done;
+	sem_t done;                  /* posted by the commit thread */
 	struct store_req *next;
 };
 
@@ -42,7 +43,6 @@ struct store {
 	size_t n_cache;
 	pthread_mutex_t db_lock;     /* recursive: the connection and the statement cache */
 	pthread_mutex_t q_lock;      /* the queue below */
-	pthread_cond_t q_done;       /* a batch is finished */
 	pthread_cond_t q_work;       /* the queue has calls for the committer */
 	struct store_req *q_head, *q_tail;
 	int leader;                  /* the committer is running a batch */
@@ -208,7 +208,6 @@ int store_open(struct store **out, const char *path, struct siegel_diag *d)
 	pthread_mutex_init(&s->db_lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&s->q_lock, NULL);
-	pthread_cond_init(&s->q_done, NULL);
 	pthread_cond_init(&s->q_work, NULL);
 	pthread_mutex_init(&s->ck_lock, NULL);
 	pthread_cond_init(&s->ck_cond, NULL);
@@ -268,7 +267,6 @@ void store_close(struct store *s)
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->db_lock);
 	pthread_mutex_destroy(&s->q_lock);
-	pthread_cond_destroy(&s->q_done);
 	pthread_cond_destroy(&s->q_work);
 	pthread_mutex_destroy(&s->ck_lock);
 	pthread_cond_destroy(&s->ck_cond);
@@ -428,8 +426,10 @@ static void *committer_main(void *arg)
 	(void)pthread_setname_np(pthread_self(), "siegel-commit"); /* top -H, perf, gdb */
 	pthread_mutex_lock(&s->q_lock);
 	for (;;) {
-		while (s->q_head == NULL && !s->stopping)
+		while (s->q_head == NULL && !s->stopping) {
+			s->leader = 0;
 			pthread_cond_wait(&s->q_work, &s->q_lock);
+		}
 		if (s->q_head == NULL)
 			break;
 		s->leader = 1;
@@ -447,17 +447,19 @@ static void *committer_main(void *arg)
 		uint64_t t0 = mono_ns();
 		run_batch(s, batch);
 		uint64_t t1 = mono_ns();
+		/* Wake exactly this batch's callers, each on its own semaphore:
+		 * no herd on a shared lock (callers of a server run at a lower
+		 * priority and must not hold a lock the commit thread needs). A
+		 * caller's request lives on its stack: next is read before the post. */
+		for (struct store_req *r = batch; r != NULL;) {
+			struct store_req *next = r->next;
+			sem_post(&r->done);
+			r = next;
+		}
 		pthread_mutex_lock(&s->q_lock);
 		s->busy_ns += t1 - t0;
 		s->batches++;
 		s->calls += n;
-		for (struct store_req *r = batch; r != NULL;) {
-			struct store_req *next = r->next;
-			r->done = 1;
-			r = next;
-		}
-		s->leader = 0;
-		pthread_cond_broadcast(&s->q_done);
 	}
 	pthread_mutex_unlock(&s->q_lock);
 	return NULL;
@@ -465,7 +467,13 @@ static void *committer_main(void *arg)
 
 int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d)
 {
-	struct store_req req = { fn, ctx, d, 0, 0, NULL };
+	struct store_req req;
+	memset(&req, 0, sizeof(req));
+	req.fn = fn;
+	req.ctx = ctx;
+	req.d = d;
+	if (sem_init(&req.done, 0, 0) != 0)
+		return siegel_fail(d, SIEGEL_E_NOMEM, "store: no semaphore for the call");
 	pthread_mutex_lock(&s->q_lock);
 	if (s->q_tail)
 		s->q_tail->next = &req;
@@ -474,8 +482,9 @@ int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d
 	s->q_tail = &req;
 	if (!s->leader)
 		pthread_cond_signal(&s->q_work);
-	while (!req.done)
-		pthread_cond_wait(&s->q_done, &s->q_lock);
 	pthread_mutex_unlock(&s->q_lock);
+	while (sem_wait(&req.done) != 0)
+		; /* EINTR: a signal handler ran; the call is still queued or running */
+	sem_destroy(&req.done);
 	return req.rc;
 }
