@@ -215,6 +215,7 @@ void ep_tss_tx_get(struct http_req *rq);
 void ep_tss_tx_list_get(struct http_req *rq);
 void ep_tss_certificates_get(struct http_req *rq);
 void ep_tss_logs_last_get(struct http_req *rq);
+void ep_tss_logs_delete(struct http_req *rq);
 void ep_tss_exports_post(struct http_req *rq);
 void ep_tss_export_get(struct http_req *rq);
 void ep_tss_export_file_get(struct http_req *rq);

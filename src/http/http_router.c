@@ -97,6 +97,9 @@
 	"{\"type\":\"object\",\"properties\":{\"count\":{\"type\":\"integer\"},\"data\":{\"type\":\"array\"," \
 	"\"items\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}}}}}}"
 #define S_OK "{\"type\":\"object\"}"
+#define S_DELETED \
+	"{\"type\":\"object\",\"properties\":{\"deleted\":{\"type\":\"integer\"," \
+	"\"description\":\"log messages deleted\"}}}"
 #define S_EXPORT_REQ \
 	"{\"type\":\"object\",\"additionalProperties\":false,\"description\":\"Filters of exportData " \
 	"(TR-03151 v1.0.1), combined with AND; none = everything stored for the TSS\",\"properties\":{" \
@@ -221,6 +224,11 @@ const struct http_route http_routes[] = {
 	R("GET", TSS "/logs/last", "tss_logs_last", ep_tss_logs_last_get, T, 1, 1,
 		"The last log message (DER, base64)", "readLogMessage", NULL, NULL, 200, S_LOG, NULL,
 		"401,404"),
+	R("DELETE", TSS "/logs", "tss_logs_delete", ep_tss_logs_delete, T, 1, 1,
+		"Delete the log messages an export has delivered (deleteStoredData); every other log "
+		"stays, and the deletion is logged. Needs the admin login. 409 "
+		"ErrorUnexportedStoredData when nothing was exported yet",
+		"deleteStoredData", NULL, NULL, 200, S_DELETED, NULL, "401,403,404,409"),
 	R("POST", TSS "/exports", "tss_exports_post", ep_tss_exports_post, T, 1, 1,
 		"Start an export job: the TAR of TR-03151 v1.0.1 §5 with the optional filters, written "
 		"to a file by a background thread. No admin login; works in every state, also after "

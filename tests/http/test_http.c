@@ -575,6 +575,37 @@ static void test_isolation(struct hc *b)
 	CHECK(hc_req(b, "GET", url, NULL) == 404);
 }
 
+/* deleteStoredData over HTTP: admin only, nothing before an export, then
+ * exactly the exported logs; the deletion is itself logged and exported. */
+static void test_delete_stored(struct hc *c)
+{
+	const char *url = "/api/v1/tss/idem/logs";
+	CHECK(hc_req(c, "POST", "/api/v1/tss/idem/admin/logout", NULL) == 200 ||
+	      strcmp(hc_code(c), "ErrorUserNotAuthenticated") == 0);
+	CHECK(hc_req(c, "DELETE", url, NULL) == 403);
+	CHECK_STR(hc_code(c), "ErrorUserNotAuthenticated");
+	CHECK(hc_req(c, "POST", "/api/v1/tss/idem/admin/auth", "{\"pin\":\"12345\"}") == 200);
+	CHECK(hc_req(c, "DELETE", url, "{\"all\":true}") == 400); /* no body fields */
+	CHECK(hc_req(c, "DELETE", url, NULL) == 409);
+	CHECK_STR(hc_code(c), "ErrorUnexportedStoredData");
+	uint64_t before = tss_counter(c, "idem");
+	char id[64], p[512];
+	CHECK_STR(export_run(c, "idem", "{}", id, sizeof(id)), "COMPLETED");
+	uint64_t exported = (uint64_t)json_integer_value(json_object_get(c->json, "logs"));
+	CHECK(exported == before);
+	CHECK(hc_req(c, "DELETE", url, NULL) == 200);
+	CHECK((uint64_t)json_integer_value(json_object_get(c->json, "deleted")) == exported);
+	/* what is left: the deleteStoredData log, next in the counter */
+	CHECK(hc_req(c, "GET", "/api/v1/tss/idem/logs/last", NULL) == 200);
+	CHECK((uint64_t)json_integer_value(json_object_get(c->json, "signature_counter")) == before + 1);
+	CHECK_STR(export_run(c, "idem", "{}", id, sizeof(id)), "COMPLETED");
+	CHECK(json_integer_value(json_object_get(c->json, "logs")) == 1);
+	snprintf(p, sizeof(p), "%s/idem-after-delete.tar", t_tmpdir());
+	CHECK(export_download(c, "idem", id, p) == 200);
+	verify_export(p, 1);
+	CHECK(hc_req(c, "DELETE", "/api/v1/tss/nothere/logs", NULL) == 404);
+}
+
 /* ---- bad input ---- */
 
 static void test_bad_input(struct hc *c, struct t_shift_clock *tclk)
@@ -798,6 +829,7 @@ int main(void)
 	test_isolation(&b);
 	test_bad_input(&a, &sc);
 	test_metrics(&a, logpath);
+	test_delete_stored(&a);
 
 	/* a rotated secret ends the old credentials and tokens */
 	struct tenant_creds nb;
