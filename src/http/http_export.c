@@ -376,6 +376,16 @@ static int find_file(struct http_exports *x, const char *tss, const char *id, ch
 	return job_path(path, cap, x, tss, id, &d) == 0 && stat(path, st) == 0 && S_ISREG(st->st_mode);
 }
 
+/* The JSON of a finished TAR on disk whose job is no longer in the table. */
+static json_t *file_json(const char *tss, const char *id, const struct stat *st)
+{
+	char href[512];
+	snprintf(href, sizeof(href), "/api/v1/tss/%s/exports/%s/file", public_tss(tss), id);
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "id", id, "tss_id", public_tss(tss), "state",
+		"COMPLETED", "finished_at", (json_int_t)st->st_mtime, "bytes", (json_int_t)st->st_size,
+		"file", href);
+}
+
 int http_export_status(struct http_server *s, const char *tss, const char *id, json_t **out,
 	struct siegel_diag *d)
 {
@@ -395,13 +405,114 @@ int http_export_status(struct http_server *s, const char *tss, const char *id, j
 		struct stat st;
 		if (!find_file(x, tss, id, path, sizeof(path), &st))
 			return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export '%s' of this TSS", id);
-		char href[512];
-		snprintf(href, sizeof(href), "/api/v1/tss/%s/exports/%s/file", public_tss(tss), id);
-		*out = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "id", id, "tss_id", public_tss(tss), "state",
-			"COMPLETED", "finished_at", (json_int_t)st.st_mtime, "bytes", (json_int_t)st.st_size,
-			"file", href);
+		*out = file_json(tss, id, &st);
 	}
 	return *out ? 0 : siegel_fail(d, SIEGEL_E_NOMEM, "no memory for the answer");
+}
+
+/* siegel_dir_list filter: "<32 hex>.tar" */
+static int is_export_file(const char *path, void *ctx)
+{
+	(void)ctx;
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	size_t n = strlen(b);
+	if (n != HTTP_EXPORT_ID_LEN + 4 || strcmp(b + HTTP_EXPORT_ID_LEN, ".tar") != 0)
+		return 0;
+	char id[HTTP_EXPORT_ID_LEN + 1];
+	memcpy(id, b, HTTP_EXPORT_ID_LEN);
+	id[HTTP_EXPORT_ID_LEN] = 0;
+	return id_valid(id);
+}
+
+int http_export_list(struct http_server *s, const char *tss, json_t **out, struct siegel_diag *d)
+{
+	struct http_exports *x = s->exports;
+	*out = NULL;
+	if (tss == NULL)
+		return siegel_fail(d, SIEGEL_E_INVAL, "no TSS");
+	json_t *arr = json_array();
+	if (arr == NULL)
+		return siegel_fail(d, SIEGEL_E_NOMEM, "no memory for the answer");
+	char **files = NULL;
+	size_t n_files = 0;
+	int rc = 0;
+	if (x->dir[0] != 0) {
+		char dir[JOB_PATH_MAX];
+		int n = snprintf(dir, sizeof(dir), "%s/%s", x->dir, tss);
+		rc = n < 0 || (size_t)n >= sizeof(dir)
+			? siegel_fail(d, SIEGEL_E_LIMIT, "export directory path too long")
+			: siegel_dir_list(&files, &n_files, dir, HTTP_EXPORT_MAX_LIST, 1, is_export_file,
+				NULL, d);
+	}
+	pthread_mutex_lock(&x->lock);
+	for (size_t i = 0; rc == 0 && i < x->n_jobs; i++)
+		if (strcmp(x->jobs[i]->tss, tss) == 0 && json_array_append_new(arr, job_json(x->jobs[i])))
+			rc = siegel_fail(d, SIEGEL_E_NOMEM, "no memory for the answer");
+	/* TARs on disk whose job the table no longer holds (dropped, or from
+	 * before a restart) */
+	for (size_t i = 0; rc == 0 && i < n_files; i++) {
+		const char *b = strrchr(files[i], '/');
+		char id[HTTP_EXPORT_ID_LEN + 1];
+		memcpy(id, b + 1, HTTP_EXPORT_ID_LEN);
+		id[HTTP_EXPORT_ID_LEN] = 0;
+		struct stat st;
+		if (find_job(x, tss, id) != NULL || stat(files[i], &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (json_array_append_new(arr, file_json(tss, id, &st)))
+			rc = siegel_fail(d, SIEGEL_E_NOMEM, "no memory for the answer");
+	}
+	pthread_mutex_unlock(&x->lock);
+	siegel_strv_free(files, n_files);
+	if (rc == 0 && (*out = json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(arr),
+			    "exports", arr)) == NULL)
+		rc = siegel_fail(d, SIEGEL_E_NOMEM, "no memory for the answer");
+	else if (rc)
+		json_decref(arr);
+	return rc;
+}
+
+int http_export_delete(struct http_server *s, const char *tss, const char *id,
+	struct siegel_diag *d)
+{
+	struct http_exports *x = s->exports;
+	if (id == NULL || tss == NULL)
+		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export id given");
+	if (!id_valid(id))
+		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export '%.64s' of this TSS", id);
+	char path[JOB_PATH_MAX];
+	int rc = job_path(path, sizeof(path), x, tss, id, d);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&x->lock);
+	int found = 0;
+	for (size_t i = 0; i < x->n_jobs; i++) {
+		struct job *j = x->jobs[i];
+		if (strcmp(j->id, id) != 0 || strcmp(j->tss, tss) != 0)
+			continue;
+		if (j->state == JOB_PENDING || j->state == JOB_WORKING) {
+			rc = siegel_fail(d, SIEGEL_E_STATE, "export %s is %s; delete it when it has "
+				"finished", id, state_names[j->state]);
+		} else {
+			free(j);
+			x->jobs[i] = x->jobs[--x->n_jobs];
+			found = 1;
+		}
+		break;
+	}
+	/* under the lock: no job of this id can be writing the file now (a
+	 * download that already opened it keeps reading it) */
+	if (rc == 0) {
+		if (unlink(path) == 0)
+			found = 1;
+		else if (errno != ENOENT)
+			rc = siegel_fail(d, SIEGEL_E_IO, "cannot delete the export file: %s",
+				strerror(errno));
+	}
+	pthread_mutex_unlock(&x->lock);
+	if (rc == 0 && !found)
+		rc = siegel_fail(d, SIEGEL_E_NOTFOUND, "no export '%s' of this TSS", id);
+	return rc;
 }
 
 int http_export_open(struct http_server *s, const char *tss, const char *id, int *fd,

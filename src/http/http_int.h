@@ -216,6 +216,8 @@ void ep_tss_tx_list_get(struct http_req *rq);
 void ep_tss_certificates_get(struct http_req *rq);
 void ep_tss_logs_last_get(struct http_req *rq);
 void ep_tss_logs_delete(struct http_req *rq);
+void ep_tss_exports_get(struct http_req *rq);
+void ep_tss_export_delete(struct http_req *rq);
 void ep_tss_exports_post(struct http_req *rq);
 void ep_tss_export_get(struct http_req *rq);
 void ep_tss_export_file_get(struct http_req *rq);
@@ -229,6 +231,7 @@ void ep_tss_restore_post(struct http_req *rq);
  * dropped first); a finished TAR on disk is found again after a restart. */
 #define HTTP_EXPORT_THREADS 2
 #define HTTP_EXPORT_MAX_JOBS 256
+#define HTTP_EXPORT_MAX_LIST 10000 /* TARs of one TSS a list answers with */
 #define HTTP_EXPORT_ID_LEN 32          /* hex chars of a job id */
 #define HTTP_RESTORE_MAX_BODY (256u << 20)
 #define HTTP_EXPORTS_DIR "exports"
@@ -245,6 +248,13 @@ int http_export_submit(struct http_server *s, const char *tss, const struct expo
 /* The job id of tss as JSON; SIEGEL_E_NOTFOUND for an unknown id or one of
  * another TSS. */
 int http_export_status(struct http_server *s, const char *tss, const char *id, json_t **out,
+	struct siegel_diag *d) SIEGEL_WUR;
+/* The export jobs and TARs of tss: {"count", "exports": [job, ...]}. */
+int http_export_list(struct http_server *s, const char *tss, json_t **out,
+	struct siegel_diag *d) SIEGEL_WUR;
+/* Deletes a finished job and its TAR; SIEGEL_E_STATE while it is queued or
+ * running, SIEGEL_E_NOTFOUND for an unknown id or one of another TSS. */
+int http_export_delete(struct http_server *s, const char *tss, const char *id,
 	struct siegel_diag *d) SIEGEL_WUR;
 /* Opens the TAR of a COMPLETED job: *fd, *len. SIEGEL_E_NOTFOUND, or
  * SIEGEL_E_STATE (not completed: *state_out names the state). */

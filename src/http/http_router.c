@@ -132,6 +132,9 @@
 	"\"COMPLETED: the path of the TAR download\"},\"error\":{\"type\":\"object\",\"description\":" \
 	"\"ERROR: what went wrong\",\"properties\":{\"code\":{\"type\":\"string\"}," \
 	"\"message\":{\"type\":\"string\"}}}}}"
+#define S_EXPORT_LIST \
+	"{\"type\":\"object\",\"properties\":{\"count\":{\"type\":\"integer\"}," \
+	"\"exports\":{\"type\":\"array\",\"items\":" S_EXPORT "}}}"
 #define S_RESTORE \
 	"{\"type\":\"object\",\"description\":\"the restored TSS (state DISABLED: a read-only archive) " \
 	"as in GET /tss/{tssId}, with restored\",\"properties\":{\"id\":{\"type\":\"string\"}," \
@@ -236,6 +239,13 @@ const struct http_route http_routes[] = {
 		"exportData, exportFilteredByTransactionNumber(Interval), exportFilteredByPeriodOfTime, "
 		"exportMoreData (incremental)",
 		NULL, S_EXPORT_REQ, 202, S_EXPORT, NULL, "400,401,404,503"),
+	R("GET", TSS "/exports", "tss_exports_get", ep_tss_exports_get, T, 1, 1,
+		"The export jobs of the TSS and the TARs the service keeps (also from before a restart)",
+		NULL, NULL, NULL, 200, S_EXPORT_LIST, NULL, "401,404"),
+	R("DELETE", TSS "/exports/{exportId}", "tss_export_delete", ep_tss_export_delete, T, 1, 1,
+		"Delete a finished export job and its TAR (kept until then); 409 while it is queued or "
+		"running. The logs stay in the TSS", NULL, NULL, NULL, 200, S_OK, NULL,
+		"400,401,404,409"),
 	R("GET", TSS "/exports/{exportId}", "tss_export_get", ep_tss_export_get, T, 1, 1,
 		"State (PENDING, WORKING, COMPLETED, ERROR), progress, result or error of an export job",
 		NULL, NULL, NULL, 200, S_EXPORT, NULL, "401,404"),

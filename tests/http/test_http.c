@@ -216,6 +216,20 @@ static long export_download(struct hc *c, const char *tss, const char *id, const
 	return st;
 }
 
+/* Whether GET …/exports listed id (in state, unless NULL). */
+static int list_has(json_t *list, const char *id, const char *state)
+{
+	json_t *arr = json_object_get(list, "exports");
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *e = json_array_get(arr, i);
+		const char *eid = json_string_value(json_object_get(e, "id"));
+		const char *est = json_string_value(json_object_get(e, "state"));
+		if (eid != NULL && strcmp(eid, id) == 0)
+			return state == NULL || (est != NULL && strcmp(est, state) == 0);
+	}
+	return 0;
+}
+
 /* siegel verify-export FILE --json: result ok and `messages` logs. */
 static void verify_export(const char *path, uint64_t messages)
 {
@@ -295,6 +309,27 @@ static void test_export(struct hc *c, uint64_t counter)
 	/* another TSS of the same tenant does not see the job */
 	snprintf(path, sizeof(path), "/api/v1/tss/idem/exports/%s", a_export_id);
 	CHECK(hc_req(c, "GET", path, NULL) == 404);
+	/* the list has every job of the TSS; a finished one can be deleted with
+	 * its TAR (the logs stay) */
+	CHECK(hc_req(c, "GET", "/api/v1/tss/till/exports", NULL) == 200);
+	CHECK(list_has(c->json, a_export_id, "COMPLETED"));
+	CHECK(list_has(c->json, id, "ERROR")); /* the incremental one above */
+	json_int_t listed = json_integer_value(json_object_get(c->json, "count"));
+	CHECK(listed >= 5 && (size_t)listed == json_array_size(json_object_get(c->json, "exports")));
+	CHECK_STR(export_run(c, "till", "{\"transaction_number\":5}", id, sizeof(id)), "COMPLETED");
+	snprintf(path, sizeof(path), "/api/v1/tss/till/exports/%s", id);
+	CHECK(hc_req(c, "DELETE", path, NULL) == 200);
+	CHECK(hc_req(c, "GET", path, NULL) == 404);
+	CHECK(export_download(c, "till", id, p2) == 404);
+	CHECK(hc_req(c, "DELETE", path, NULL) == 404);
+	CHECK(hc_req(c, "GET", "/api/v1/tss/till/exports", NULL) == 200);
+	CHECK(!list_has(c->json, id, NULL));
+	CHECK(json_integer_value(json_object_get(c->json, "count")) == listed);
+	CHECK(hc_req(c, "DELETE", "/api/v1/tss/till/exports/0123456789abcdef0123456789abcdef", NULL) == 404);
+	CHECK(hc_req(c, "DELETE", "/api/v1/tss/till/exports/..%2F..%2Fsiegel.db", NULL) == 404);
+	snprintf(path, sizeof(path), "/api/v1/tss/idem/exports/%s", a_export_id);
+	CHECK(hc_req(c, "DELETE", path, NULL) == 404); /* not under another TSS */
+	CHECK(hc_req(c, "GET", "/api/v1/tss/till/logs/last", NULL) == 200);
 	CHECK(hc_req(c, "POST", "/api/v1/tss/till/admin/auth", "{\"pin\":\"12345\"}") == 200);
 }
 
@@ -830,6 +865,28 @@ int main(void)
 	test_bad_input(&a, &sc);
 	test_metrics(&a, logpath);
 	test_delete_stored(&a);
+
+	/* after a restart the TARs on disk are still listed and downloadable */
+	http_server_stop(srv);
+	srv = NULL;
+	CHECK_OK(http_server_start(&srv, &hc, t, tenants, &d));
+	if (srv == NULL)
+		return t_done();
+	port = http_server_port(srv);
+	hc_free(&a);
+	hc_free(&b);
+	hc_init(&a, port, cafile);
+	hc_init(&b, port, cafile);
+	CHECK(hc_login(&a, ta.api_key, ta.api_secret) == 200);
+	CHECK(hc_login(&b, tb.api_key, tb.api_secret) == 200);
+	CHECK(hc_req(&a, "GET", "/api/v1/tss/till/exports", NULL) == 200);
+	CHECK(list_has(a.json, a_export_id, "COMPLETED"));
+	{
+		char p[512];
+		snprintf(p, sizeof(p), "%s/till-after-restart.tar", t_tmpdir());
+		CHECK(export_download(&a, "till", a_export_id, p) == 200);
+		verify_export(p, a_export_counter);
+	}
 
 	/* a rotated secret ends the old credentials and tokens */
 	struct tenant_creds nb;
