@@ -74,6 +74,32 @@ printf '73914628\n73914628\n' | "$BIN" sign file "$T/in/Dokument1.pdf" "$T/in/Re
 check "file n=1: two PIN entries" grep -q '"pin_asks": *2' "$T/f.json"
 check "file outputs" test -f "$T/out3/Dokument1.signiert.pdf" -a -f "$T/out3/Rechnung.txt.p7s"
 
+# PAdES B-T and CAdES with a time stamp from an RFC 3161 TSA over HTTP on
+# loopback (the TSA of tests/sign/test_tsa_http.c, OpenSSL's TS functions)
+TSA_BIN=$(dirname "$BIN")/sign_test_tsa_http
+exec 7> >("$TSA_BIN" --serve "$T/tsa.port")
+for _ in $(seq 50); do [ -s "$T/tsa.port" ] && break; sleep 0.1; done
+TSA_PORT=$(cat "$T/tsa.port" 2>/dev/null)
+check "TSA up" test -n "$TSA_PORT"
+printf '73914628\n' | "$BIN" sign file "$T/in/Dokument1.pdf" "$T/in/Rechnung.txt" "${COMMON[@]}" \
+	--per-auth 2 --tsa "http://127.0.0.1:$TSA_PORT/tsa" --out "$T/outbt" > "$T/bt.txt" 2>&1
+check "B-T exit 0" test $? -eq 0
+check "B-T pdfsig valid" bash -c "pdfsig -nocert '$T/outbt/Dokument1.signiert.pdf' | grep -q 'Signature is Valid'"
+(cd "$T/outbt" && pdfsig -nocert -dump Dokument1.signiert.pdf >/dev/null 2>&1)
+check "B-T time-stamp token in the PDF" bash -c "openssl cms -cmsout -print -inform DER \
+	-in '$T/outbt/Dokument1.signiert.pdf.sig0' | grep -q id-smime-aa-timeStampToken"
+check "B-T time-stamp token in the .p7s" bash -c "openssl cms -cmsout -print -inform DER \
+	-in '$T/outbt/Rechnung.txt.p7s' | grep -q id-smime-aa-timeStampToken"
+check "B-T .p7s verifies" openssl cms -verify -binary -inform DER -in "$T/outbt/Rechnung.txt.p7s" \
+	-content "$T/in/Rechnung.txt" -CAfile "$T/ca.pem" -purpose any -out /dev/null
+# a TSA that is not there: nothing is signed
+printf '73914628\n' | "$BIN" sign file "$T/in/Dokument1.pdf" "${COMMON[@]}" \
+	--tsa "http://127.0.0.1:1/tsa" --out "$T/outbt2" > "$T/bt2.txt" 2>&1
+check "no TSA: exit 1" test $? -eq 1
+check "no TSA: message" grep -q "TSA http://127.0.0.1:1/tsa" "$T/bt2.txt"
+check "no TSA: no output" test -z "$(ls -A "$T/outbt2" 2>/dev/null)"
+exec 7>&-
+
 # PDF only: a text file is rejected before anything is signed
 printf '73914628\n' | "$BIN" sign file "$T/in/Rechnung.txt" "${COMMON[@]}" --format pades \
 	--out "$T/out4" > "$T/p.txt" 2>&1

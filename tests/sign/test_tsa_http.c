@@ -477,9 +477,27 @@ static void test_pades_bt(const char *dir, struct fx_pki *pki)
 	sign_p11_close(c.p);
 }
 
-int main(void)
+/* --serve PORTFILE: only the TSA, answering well, for tests/job/test_cli.sh
+ * (siegel sign --tsa); writes its port to PORTFILE and stops when stdin
+ * closes or after 120 s. */
+static int serve_only(const char *portfile)
 {
-	t_alarm(180);
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", portfile);
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL || fprintf(f, "%d\n", srv.port) < 0 || fclose(f) != 0 || rename(tmp, portfile) != 0)
+		return 99;
+	char b[64];
+	while (read(0, b, sizeof(b)) > 0)
+		;
+	srv_stop();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int serve_mode = argc == 3 && strcmp(argv[1], "--serve") == 0;
+	t_alarm(serve_mode ? 120 : 180);
 	const char *dir = t_tmpdir();
 	struct fx_pki pki;
 	fx_pki_new(&pki, dir);
@@ -490,6 +508,8 @@ int main(void)
 		fprintf(stderr, "TSA server set-up failed\n");
 		return 99;
 	}
+	if (serve_mode)
+		return serve_only(argv[2]);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/tsa", srv.port);
 	SHA256((const uint8_t *)"siegel tsa test", 15, imprint);
 
