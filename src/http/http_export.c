@@ -81,6 +81,16 @@ static int id_valid(const char *id)
 	return 1;
 }
 
+/* An export id as the routes get it: 32 hex digits, else 404. */
+static int check_id(const char *tss, const char *id, struct siegel_diag *d)
+{
+	if (id == NULL || tss == NULL)
+		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export id given");
+	if (!id_valid(id))
+		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export '%.64s' of this TSS", id);
+	return 0;
+}
+
 /* The tenant's own TSS name from the internal id. */
 static const char *public_tss(const char *tss)
 {
@@ -391,10 +401,9 @@ int http_export_status(struct http_server *s, const char *tss, const char *id, j
 {
 	struct http_exports *x = s->exports;
 	*out = NULL;
-	if (id == NULL || tss == NULL)
-		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export id given");
-	if (!id_valid(id))
-		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export '%.64s' of this TSS", id);
+	int rc = check_id(tss, id, d);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&x->lock);
 	struct job *j = find_job(x, tss, id);
 	if (j != NULL)
@@ -476,12 +485,10 @@ int http_export_delete(struct http_server *s, const char *tss, const char *id,
 	struct siegel_diag *d)
 {
 	struct http_exports *x = s->exports;
-	if (id == NULL || tss == NULL)
-		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export id given");
-	if (!id_valid(id))
-		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export '%.64s' of this TSS", id);
 	char path[JOB_PATH_MAX];
-	int rc = job_path(path, sizeof(path), x, tss, id, d);
+	int rc = check_id(tss, id, d);
+	if (rc == 0)
+		rc = job_path(path, sizeof(path), x, tss, id, d);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&x->lock);
@@ -521,10 +528,10 @@ int http_export_open(struct http_server *s, const char *tss, const char *id, int
 	struct http_exports *x = s->exports;
 	*fd = -1;
 	*state_out = NULL;
-	if (!id_valid(id))
-		return siegel_fail(d, SIEGEL_E_NOTFOUND, "no export '%.64s' of this TSS", id);
+	int rc = check_id(tss, id, d);
+	if (rc)
+		return rc;
 	char path[JOB_PATH_MAX];
-	int rc = 0;
 	pthread_mutex_lock(&x->lock);
 	struct job *j = find_job(x, tss, id);
 	if (j != NULL && j->state != JOB_COMPLETED) {

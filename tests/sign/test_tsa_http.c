@@ -336,14 +336,20 @@ static int64_t now_ms(void)
 }
 
 /* A good exchange: a token for imprint with the TSA's certificate in it. */
-static void expect_good(int mode, const char *why)
+/* One request to the TSA thread answering in mode; the token into tok. */
+static int ask(int mode, struct siegel_buf *tok, struct siegel_diag *d)
 {
 	atomic_store(&srv.mode, mode);
 	struct sign_tsa_http h = { url, 5 };
+	siegel_buf_init(tok);
+	return sign_tsa_http_fn(&h, tok, imprint, sizeof(imprint), NID_sha256, d);
+}
+
+static void expect_good(int mode, const char *why)
+{
 	struct siegel_buf tok;
-	siegel_buf_init(&tok);
 	struct siegel_diag d = { { 0 } };
-	int rc = sign_tsa_http_fn(&h, &tok, imprint, sizeof(imprint), NID_sha256, &d);
+	int rc = ask(mode, &tok, &d);
 	CHECK_OK(rc);
 	if (rc != 0)
 		fprintf(stderr, "good request (%s): %s\n", why, d.msg);
@@ -367,12 +373,9 @@ static void expect_good(int mode, const char *why)
  * the server still serves a good one. */
 static void expect_fail(int mode, int want, const char *what)
 {
-	atomic_store(&srv.mode, mode);
-	struct sign_tsa_http h = { url, 5 };
 	struct siegel_buf tok;
-	siegel_buf_init(&tok);
 	struct siegel_diag d = { { 0 } };
-	int rc = sign_tsa_http_fn(&h, &tok, imprint, sizeof(imprint), NID_sha256, &d);
+	int rc = ask(mode, &tok, &d);
 	CHECK_RC(rc, want);
 	CHECK(strstr(d.msg, url) != NULL);
 	CHECK(strstr(d.msg, what) != NULL);
