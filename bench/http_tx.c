@@ -221,6 +221,7 @@ struct phase {
 	double wall, cpu;              /* s; process CPU s */
 	double batch;                  /* store_txn calls per group commit */
 	double leader;                 /* share of the wall time a group-commit leader ran */
+	double leader_us, leader_cpu_us; /* per store call: wall and CPU time of the commit thread */
 };
 
 static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
@@ -235,6 +236,7 @@ static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
 	sh->gen++;
 	uint64_t b0, c0, b1, c1, u0, u1;
 	store_txn_stats(tse_store(sh->t), &b0, &c0, &u0);
+	uint64_t k0 = store_txn_cpu_ns(tse_store(sh->t));
 	double cpu0 = process_cpu_s();
 	double t0 = now_s();
 	sh->t0 = t0;
@@ -251,6 +253,9 @@ static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
 	store_txn_stats(tse_store(sh->t), &b1, &c1, &u1);
 	p.batch = b1 > b0 ? (double)(c1 - c0) / (double)(b1 - b0) : 0;
 	p.leader = (double)(u1 - u0) / 1e9 / p.wall;
+	uint64_t k1 = store_txn_cpu_ns(tse_store(sh->t));
+	p.leader_us = c1 > c0 ? (double)(u1 - u0) / 1e3 / (double)(c1 - c0) : 0;
+	p.leader_cpu_us = c1 > c0 ? (double)(k1 - k0) / 1e3 / (double)(c1 - c0) : 0;
 	return p;
 }
 
@@ -290,9 +295,11 @@ static void print_cpu(const char *indent, const struct shared *sh, const struct 
 {
 	double client = atomic_load(&sh->client_cpu);
 	printf("%scpu        : %.2f of %d CPUs busy (process CPU %.1f s in %.1f s); HTTPS clients used "
-	       "%.0f %% of it, the server %.0f %%; %.1f store calls per group commit, leader busy %.0f %%\n",
+	       "%.0f %% of it, the server %.0f %%; %.1f store calls per group commit, leader busy %.0f %%, "
+	       "%.0f us per call, %.0f us of it on a CPU\n",
 		indent, p->cpu / p->wall, ncpu, p->cpu, p->wall, p->cpu > 0 ? 100 * client / p->cpu : 0,
-		p->cpu > 0 ? 100 * (p->cpu - client) / p->cpu : 0, p->batch, 100 * p->leader);
+		p->cpu > 0 ? 100 * (p->cpu - client) / p->cpu : 0, p->batch, 100 * p->leader,
+		p->leader_us, p->leader_cpu_us);
 }
 
 /* Least-squares slope of y over x. */
@@ -542,8 +549,10 @@ int main(int argc, char **argv)
 			printf("round %d\n", k + 1);
 			struct phase inproc = run_phase(&sh, n, inproc_worker);
 			printf("  in-process : %8.1f finished tx/s (%d threads, tse_start + tse_finish; %.2f CPUs "
-			       "busy, %.1f store calls per group commit, leader busy %.0f %%)\n",
-				inproc.rate, n, inproc.cpu / inproc.wall, inproc.batch, 100 * inproc.leader);
+			       "busy, %.1f store calls per group commit, leader busy %.0f %%, %.0f us per call, "
+			       "%.0f us of it on a CPU)\n",
+				inproc.rate, n, inproc.cpu / inproc.wall, inproc.batch, 100 * inproc.leader,
+				inproc.leader_us, inproc.leader_cpu_us);
 			struct phase https = run_phase(&sh, n, http_worker);
 			double p50, p99;
 			unsigned ns;

@@ -59,6 +59,7 @@ struct store {
 	uint64_t ck_runs, ck_sync;
 	uint64_t batches, calls;
 	uint64_t busy_ns;            /* time leaders spent running batches */
+	uint64_t cpu_ns;             /* CPU time of the commit thread in them */
 };
 
 int store_fail(struct store *s, struct siegel_diag *d, const char *what)
@@ -293,6 +294,14 @@ void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls, uint64
 	pthread_mutex_unlock(&s->q_lock);
 }
 
+uint64_t store_txn_cpu_ns(struct store *s)
+{
+	pthread_mutex_lock(&s->q_lock);
+	uint64_t v = s->cpu_ns;
+	pthread_mutex_unlock(&s->q_lock);
+	return v;
+}
+
 void store_ckpt_stats(struct store *s, uint64_t *runs, uint64_t *sync)
 {
 	pthread_mutex_lock(&s->ck_lock);
@@ -371,6 +380,13 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Runs one batch of queued calls in one transaction (leader only). */
 static void run_batch(struct store *s, struct store_req *batch)
 {
@@ -444,9 +460,9 @@ static void *committer_main(void *arg)
 			s->q_tail = NULL;
 		last->next = NULL;
 		pthread_mutex_unlock(&s->q_lock);
-		uint64_t t0 = mono_ns();
+		uint64_t t0 = mono_ns(), c0 = thread_cpu_ns();
 		run_batch(s, batch);
-		uint64_t t1 = mono_ns();
+		uint64_t t1 = mono_ns(), c1 = thread_cpu_ns();
 		/* Wake exactly this batch's callers, each on its own semaphore:
 		 * no herd on a shared lock (callers of a server run at a lower
 		 * priority and must not hold a lock the commit thread needs). A
@@ -458,6 +474,7 @@ static void *committer_main(void *arg)
 		}
 		pthread_mutex_lock(&s->q_lock);
 		s->busy_ns += t1 - t0;
+		s->cpu_ns += c1 - c0;
 		s->batches++;
 		s->calls += n;
 	}

@@ -41,6 +41,10 @@ int store_txn(struct store *s, store_txn_fn fn, void *ctx, struct siegel_diag *d
  * leaders spent running batches (busy_ns may be NULL). */
 void store_txn_stats(struct store *s, uint64_t *batches, uint64_t *calls, uint64_t *busy_ns);
 
+/* CPU time the commit thread spent running batches (busy_ns is wall time:
+ * the difference is time it waited for the disk or for a CPU). */
+uint64_t store_txn_cpu_ns(struct store *s);
+
 /* WAL checkpoints: the checkpoint thread copies the WAL into the database
  * after every STORE_CKPT_FRAMES frames, outside the commit path; runs counts
  * its checkpoints, sync those a commit had to do itself. */
