@@ -319,6 +319,16 @@ int csp_p11u_attr_ulong(CK_ULONG *out, struct csp_p11u *u, CK_OBJECT_HANDLE h,
 	return 0;
 }
 
+CK_OBJECT_HANDLE csp_p11u_session_copy(struct csp_p11u *u, CK_OBJECT_HANDLE h)
+{
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t[1] = { { CKA_TOKEN, &no, sizeof(no) } };
+	CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+	if (u->f->C_CopyObject(u->sess, h, t, 1, &copy) != CKR_OK || copy == CK_INVALID_HANDLE)
+		return h;
+	return copy;
+}
+
 int csp_p11u_find_objects(CK_OBJECT_HANDLE *hs, CK_ULONG max, CK_ULONG *n, struct csp_p11u *u,
 	CK_OBJECT_CLASS cls, const char *label, const uint8_t *id, size_t id_len,
 	struct siegel_diag *d)

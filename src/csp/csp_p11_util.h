@@ -77,6 +77,15 @@ int csp_p11u_attr_bool(int *out, struct csp_p11u *u, CK_OBJECT_HANDLE h, CK_ATTR
 	const char *what, struct siegel_diag *d) SIEGEL_WUR;
 int csp_p11u_attr_ulong(CK_ULONG *out, struct csp_p11u *u, CK_OBJECT_HANDLE h,
 	CK_ATTRIBUTE_TYPE type, const char *what, struct siegel_diag *d) SIEGEL_WUR;
+/* The handle to sign with for private key h: a copy of it as a session
+ * object inside the token (C_CopyObject, CKA_TOKEN false), or h itself when
+ * the token refuses the copy (CKA_COPYABLE false, smart cards). SoftHSM2
+ * re-reads a token object's file (open, lock, stat, read, close) on every
+ * C_SignInit; a session object lives in memory: about 22,000 against 14,000
+ * P-256 signatures/s. The copy is a private session object: C_Logout and
+ * closing the session destroy it. Not for CKA_ALWAYS_AUTHENTICATE keys (the
+ * callers keep those as they are). */
+CK_OBJECT_HANDLE csp_p11u_session_copy(struct csp_p11u *u, CK_OBJECT_HANDLE h);
 /* Finds up to max objects of class cls with CKA_LABEL label (when not NULL)
  * and CKA_ID id (when id_len > 0); *n gets the number found. */
 int csp_p11u_find_objects(CK_OBJECT_HANDLE *hs, CK_ULONG max, CK_ULONG *n, struct csp_p11u *u,

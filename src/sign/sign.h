@@ -65,12 +65,8 @@ int sign_p11_logout(struct sign_p11 *p, struct siegel_diag *d) SIEGEL_WUR;
 int sign_p11_logged_in(struct sign_p11 *p);
 /* Finds the private key by CKA_LABEL and/or CKA_ID (id_len 0: label only;
  * label NULL: id only). Needs a login (private objects). A key without
- * CKA_ALWAYS_AUTHENTICATE is copied into a session object inside the token
- * (C_CopyObject, CKA_TOKEN false) and signs through the copy: SoftHSM2
- * re-reads a token object's file on every C_SignInit, a session object lives
- * in memory (22,800 against 14,400 signatures/s). The copy is a private
- * session object, so C_Logout destroys it; a token that refuses the copy
- * (CKA_COPYABLE false, smart cards) signs with the key itself. */
+ * CKA_ALWAYS_AUTHENTICATE signs through a session copy of itself inside the
+ * token (csp_p11u_session_copy), which C_Logout destroys. */
 int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *label,
 	const uint8_t *id, size_t id_len, struct siegel_diag *d) SIEGEL_WUR;
 /* Signs a digest: EC -> DER ECDSA-Sig-Value (CKM_ECDSA), RSA -> PKCS#1 v1.5

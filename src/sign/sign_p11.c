@@ -177,14 +177,8 @@ int sign_p11_find_key(struct sign_p11_key *out, struct sign_p11 *p, const char *
 		return siegel_fail(d, SIEGEL_E_NOTSUP, "PKCS#11: key %s has type 0x%lx, want EC or RSA",
 			what, (unsigned long)kt);
 	}
-	if (!out->always_auth) {
-		CK_BBOOL no = CK_FALSE;
-		CK_ATTRIBUTE ct[1] = { { CKA_TOKEN, &no, sizeof(no) } };
-		CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-		if (p->u.f->C_CopyObject(p->u.sess, hs[0], ct, 1, &copy) == CKR_OK &&
-		    copy != CK_INVALID_HANDLE)
-			out->sign_handle = copy;
-	}
+	if (!out->always_auth)
+		out->sign_handle = csp_p11u_session_copy(&p->u, hs[0]);
 	return 0;
 }
 
