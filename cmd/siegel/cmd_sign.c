@@ -30,6 +30,10 @@ static const char sign_usage[] =
 	"       siegel sign route run NAME --config FILE  run a directory route\n"
 	"       siegel sign job status ID|NUMBER [--json]\n"
 	"       siegel sign job abort ID|NUMBER\n"
+	"       siegel sign audit verify [--head SEQ:HASH] [--json]\n"
+	"                         check the audit trail (sequence, hash chain, signatures) and\n"
+	"                         print its head; --head: a head recorded earlier must still be\n"
+	"                         there (shows newest entries that were removed)\n"
 	"options:\n"
 	"  --data DIR        data directory: store, audit key (default ./data; env SIEGEL_DATA)\n"
 	"  --module SO       PKCS#11 module (default SoftHSM2 with the token store in DIR/tokens)\n"
@@ -47,7 +51,7 @@ static const char sign_usage[] =
 
 struct sign_opts {
 	const char *data, *module, *token, *key, *key_id, *cert, *chain, *trust, *out;
-	const char *format, *infix, *tsa, *config;
+	const char *format, *infix, *tsa, *config, *head;
 	unsigned per_auth;
 	int pin_fd, yes, json, pss;
 	const char *pos[SIGN_CLI_MAX_FILES > 64 ? 64 : SIGN_CLI_MAX_FILES];
@@ -76,6 +80,7 @@ static int parse(struct sign_opts *o, int argc, char **argv)
 		else if (strcmp(a, "--infix") == 0) slot = &o->infix;
 		else if (strcmp(a, "--tsa") == 0) slot = &o->tsa;
 		else if (strcmp(a, "--config") == 0) slot = &o->config;
+		else if (strcmp(a, "--head") == 0) slot = &o->head;
 		else if (strcmp(a, "--yes") == 0) { o->yes = 1; continue; }
 		else if (strcmp(a, "--json") == 0) { o->json = 1; continue; }
 		else if (strcmp(a, "--pss") == 0) { o->pss = 1; continue; }
@@ -487,6 +492,64 @@ static int cmd_job(const struct sign_opts *o, const char *op)
 	return rc ? fail(o, rc, &d) : 0;
 }
 
+/* siegel sign audit verify: job_audit_verify with the public half of the
+ * data directory's audit key. */
+static int cmd_audit(const struct sign_opts *o)
+{
+	struct siegel_diag d = { { 0 } };
+	struct job_audit_check c;
+	memset(&c, 0, sizeof(c));
+	if (o->n_pos != 0) {
+		fputs(sign_usage, stderr);
+		return 2;
+	}
+	if (o->head != NULL) {
+		const char *colon = strchr(o->head, ':');
+		long long seq = 0;
+		char num[24];
+		size_t nl = colon ? (size_t)(colon - o->head) : 0;
+		if (colon == NULL || nl == 0 || nl >= sizeof(num)) {
+			fprintf(stderr, "siegel sign: --head wants SEQ:HASH (as printed by audit verify)\n");
+			return 2;
+		}
+		memcpy(num, o->head, nl);
+		num[nl] = 0;
+		if (siegel_strtoll(&seq, num, 1, INT64_MAX) != 0 || strlen(colon + 1) != 64 ||
+		    siegel_hex_decode(c.want_hash, sizeof(c.want_hash), colon + 1) != 0) {
+			fprintf(stderr, "siegel sign: --head wants SEQ:HASH (as printed by audit verify)\n");
+			return 2;
+		}
+		c.want_seq = (uint64_t)seq;
+	}
+	char path[4096];
+	if (siegel_path_join(path, sizeof(path), o->data, "sign-audit-key.pem") != 0)
+		return fail(o, siegel_fail(&d, SIEGEL_E_LIMIT, "data directory path too long"), &d);
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+	if (f != NULL)
+		fclose(f);
+	if (key == NULL)
+		return fail(o, siegel_fail(&d, SIEGEL_E_NOTFOUND, "no audit key %s", path), &d);
+	struct store *st = NULL;
+	int rc = open_store(&st, o, &d);
+	if (rc == 0)
+		rc = job_audit_verify(&c, st, key, &d);
+	store_close(st);
+	EVP_PKEY_free(key);
+	if (rc)
+		return fail(o, rc, &d);
+	char hex[65];
+	siegel_hex_encode(hex, c.head, sizeof(c.head));
+	if (o->json)
+		cli_print_json(json_pack("{s:s, s:I, s:s, s:b}", "result", "ok", "entries",
+			(json_int_t)c.entries, "head", hex, "recorded_head_checked", c.want_seq != 0));
+	else
+		printf("audit trail ok: %zu entries, sequence gapless, hash chain and signatures "
+			"verified%s\nhead %zu:%s\n", c.entries,
+			c.want_seq ? ", recorded head still there" : "", c.entries, hex);
+	return 0;
+}
+
 int cmd_sign(int argc, char **argv)
 {
 	if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
@@ -495,7 +558,7 @@ int cmd_sign(int argc, char **argv)
 	}
 	const char *what = argv[0];
 	int skip = 1;
-	if (strcmp(what, "job") == 0 || strcmp(what, "route") == 0) {
+	if (strcmp(what, "job") == 0 || strcmp(what, "route") == 0 || strcmp(what, "audit") == 0) {
 		if (argc < 2) {
 			fputs(sign_usage, stderr);
 			return 2;
@@ -506,6 +569,13 @@ int cmd_sign(int argc, char **argv)
 	int prc = parse(&o, argc - skip, argv + skip);
 	if (prc)
 		return prc;
+	if (strcmp(what, "audit") == 0) {
+		if (strcmp(argv[1], "verify") != 0) {
+			fputs(sign_usage, stderr);
+			return 2;
+		}
+		return cmd_audit(&o);
+	}
 	if (strcmp(what, "job") == 0) {
 		if (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "abort") != 0) {
 			fputs(sign_usage, stderr);

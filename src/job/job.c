@@ -223,8 +223,11 @@ static int audit_append(const struct job_config *cfg, const struct job *j, const
 	return store_txn(cfg->store, audit_fn, &a, d);
 }
 
-int job_audit_verify(size_t *n_out, struct store *s, EVP_PKEY *pub, struct siegel_diag *d)
+int job_audit_verify(struct job_audit_check *c, struct store *s, EVP_PKEY *pub,
+	struct siegel_diag *d)
 {
+	c->entries = 0;
+	memset(c->head, 0, sizeof(c->head));
 	uint8_t point[ALG_MAX_PUB];
 	size_t pl = 0;
 	int curve = 0;
@@ -282,6 +285,11 @@ int job_audit_verify(size_t *n_out, struct store *s, EVP_PKEY *pub, struct siege
 				(long long)a.seq);
 			break;
 		}
+		if (c->want_seq == (uint64_t)a.seq && memcmp(h, c->want_hash, 32) != 0) {
+			rc = siegel_fail(d, SIEGEL_E_VERIFY, "audit trail: entry %lld is not the one "
+				"recorded (its hash differs)", (long long)a.seq);
+			break;
+		}
 		memcpy(prev, h, 32);
 		want++;
 	}
@@ -290,8 +298,14 @@ int job_audit_verify(size_t *n_out, struct store *s, EVP_PKEY *pub, struct siege
 	sqlite3_reset(st);
 	store_unlock(s);
 	siegel_buf_free(&enc);
-	if (rc == 0 && n_out != NULL)
-		*n_out = (size_t)(want - 1);
+	if (rc == 0 && c->want_seq > (uint64_t)(want - 1))
+		rc = siegel_fail(d, SIEGEL_E_VERIFY, "audit trail: it ends at entry %lld, but entry "
+			"%llu was recorded: its newest entries were removed", (long long)(want - 1),
+			(unsigned long long)c->want_seq);
+	if (rc == 0) {
+		c->entries = (size_t)(want - 1);
+		memcpy(c->head, prev, 32);
+	}
 	return rc;
 }
 

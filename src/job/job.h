@@ -141,9 +141,19 @@ int job_status_get(struct job_status *out, struct store *s, const char *ref,
 /* Requests the abort of a running job (it stops before its next document)
  * or aborts a confirmed one. SIEGEL_E_STATE when it has already ended. */
 int job_abort_request(struct store *s, const char *ref, struct siegel_diag *d) SIEGEL_WUR;
+/* What job_audit_verify checks and finds. The chain alone cannot show that
+ * its newest entries were removed: a head recorded earlier (seq and hash,
+ * printed by `siegel sign audit verify`) can, given as want_seq/want_hash. */
+struct job_audit_check {
+	uint64_t want_seq;            /* in: 0, or an entry that must still be there ... */
+	uint8_t want_hash[32];        /* ... with this hash */
+	size_t entries;               /* out: entries checked */
+	uint8_t head[32];             /* out: hash of the last entry (zeros: none) */
+};
 /* Walks the audit trail: gapless sequence, hash chain and every entry's
- * signature under pub. *n_out: entries checked. */
-int job_audit_verify(size_t *n_out, struct store *s, EVP_PKEY *pub, struct siegel_diag *d) SIEGEL_WUR;
+ * signature under pub, and the recorded head when one is given. */
+int job_audit_verify(struct job_audit_check *c, struct store *s, EVP_PKEY *pub,
+	struct siegel_diag *d) SIEGEL_WUR;
 
 /* ---- directory route (job_route.c) ---- */
 #define JOB_ROUTE_MAX 32

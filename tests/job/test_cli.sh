@@ -100,6 +100,24 @@ check "no TSA: message" grep -q "TSA http://127.0.0.1:1/tsa" "$T/bt2.txt"
 check "no TSA: no output" test -z "$(ls -A "$T/outbt2" 2>/dev/null)"
 exec 7>&-
 
+# the audit trail: verified, its head printed; a recorded head is checked
+"$BIN" sign audit verify --data "$T/data" --json > "$T/a.json"
+check "audit verify exit 0" test $? -eq 0
+check "audit verify ok" grep -q '"result": *"ok"' "$T/a.json"
+ENTRIES=$(sed -n 's/.*"entries": *\([0-9]*\).*/\1/p' "$T/a.json")
+HEAD=$(sed -n 's/.*"head": *"\([0-9a-f]*\)".*/\1/p' "$T/a.json")
+check "audit entries" test "${ENTRIES:-0}" -ge 5
+"$BIN" sign audit verify --data "$T/data" --head "$ENTRIES:$HEAD" > "$T/a.txt" 2>&1
+check "audit recorded head" grep -q "recorded head still there" "$T/a.txt"
+BAD=$(printf '%s' "$HEAD" | sed 's/^./0/;t'; true)
+[ "$BAD" = "$HEAD" ] && BAD=$(printf '%s' "$HEAD" | sed 's/^./1/')
+"$BIN" sign audit verify --data "$T/data" --head "$ENTRIES:$BAD" > "$T/a2.txt" 2>&1
+check "audit wrong head exit 1" test $? -eq 1
+check "audit wrong head message" grep -q "not the one recorded" "$T/a2.txt"
+"$BIN" sign audit verify --data "$T/data" --head "$((ENTRIES + 3)):$HEAD" > "$T/a3.txt" 2>&1
+check "audit head beyond the end" grep -q "newest entries were removed" "$T/a3.txt"
+check "audit bad --head exit 2" bash -c "'$BIN' sign audit verify --data '$T/data' --head 12 2>/dev/null; test \$? -eq 2"
+
 # PDF only: a text file is rejected before anything is signed
 printf '73914628\n' | "$BIN" sign file "$T/in/Rechnung.txt" "${COMMON[@]}" --format pades \
 	--out "$T/out4" > "$T/p.txt" 2>&1

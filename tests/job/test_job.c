@@ -345,11 +345,31 @@ static void test_audit(void)
 	struct siegel_diag d = { { 0 } };
 	EVP_PKEY *pub = NULL;
 	CHECK_OK(csp_key_pkey(&pub, &audit_key));
-	size_t n = 0;
-	CHECK_OK(job_audit_verify(&n, st, pub, &d));
+	struct job_audit_check ac;
+	memset(&ac, 0, sizeof(ac));
+	CHECK_OK(job_audit_verify(&ac, st, pub, &d));
 	if (d.msg[0])
 		fprintf(stderr, "audit: %s\n", d.msg);
-	CHECK(n >= 12 + 12 + 4);
+	CHECK(ac.entries >= 12 + 12 + 4);
+	/* the head recorded now: cutting the newest entries is seen with it */
+	struct job_audit_check rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.want_seq = ac.entries;
+	memcpy(rec.want_hash, ac.head, 32);
+	CHECK_OK(job_audit_verify(&rec, st, pub, &d));
+	rec.want_hash[0] ^= 1;
+	CHECK_RC(job_audit_verify(&rec, st, pub, &d), SIEGEL_E_VERIFY);
+	CHECK(strstr(d.msg, "not the one recorded") != NULL);
+	rec.want_hash[0] ^= 1;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "DELETE FROM sign_audit WHERE seq >= %zu", ac.entries - 1);
+	CHECK(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL) == SQLITE_OK);
+	struct job_audit_check cut;
+	memset(&cut, 0, sizeof(cut));
+	CHECK_OK(job_audit_verify(&cut, st, pub, &d)); /* the chain alone looks fine */
+	CHECK(cut.entries == ac.entries - 2);
+	CHECK_RC(job_audit_verify(&rec, st, pub, &d), SIEGEL_E_VERIFY);
+	CHECK(strstr(d.msg, "newest entries were removed") != NULL);
 	/* signed entries name the document and its hash */
 	sqlite3_stmt *q = NULL;
 	sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM sign_audit WHERE result = 'signed' "
@@ -360,11 +380,11 @@ static void test_audit(void)
 	char *err = NULL;
 	sqlite3_exec(store_db(st), "UPDATE sign_audit SET doc_name = 'Faelschung.pdf' WHERE seq = 5",
 		NULL, NULL, &err);
-	CHECK_RC(job_audit_verify(&n, st, pub, &d), SIEGEL_E_VERIFY);
+	CHECK_RC(job_audit_verify(&ac, st, pub, &d), SIEGEL_E_VERIFY);
 	CHECK(strstr(d.msg, "entry 5") != NULL);
 	/* a gap is detected */
 	sqlite3_exec(store_db(st), "DELETE FROM sign_audit WHERE seq = 5", NULL, NULL, &err);
-	CHECK_RC(job_audit_verify(&n, st, pub, &d), SIEGEL_E_VERIFY);
+	CHECK_RC(job_audit_verify(&ac, st, pub, &d), SIEGEL_E_VERIFY);
 	CHECK(strstr(d.msg, "gap") != NULL);
 	EVP_PKEY_free(pub);
 }
