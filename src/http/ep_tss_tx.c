@@ -139,7 +139,9 @@ static int replay_or_conflict(struct tx_hook_ctx *c, const void *hash, int hash_
 /* Another tenant's (or no) TSS answers 404 before anything else is told.
  * Where this transaction already has a row, its TSS exists (rows are only
  * written with a signature of that TSS), so an update or finish costs one
- * statement here: the latest revision of txId. */
+ * statement here: the latest revision of txId. A start (revision 1 without
+ * a row) needs no check either: the TSE operation itself answers 404 for a
+ * TSS that is not there, before it tells anything else. */
 static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct siegel_diag *d)
 {
 	struct tx_hook_ctx *c = vctx;
@@ -167,6 +169,10 @@ static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct 
 	}
 	if (found && last == c->revision)
 		return rc;
+	if (!found && c->revision == 1) {
+		*tx_number = 0;
+		return 0;
+	}
 	if (!found && (rc = tss_exists(c, s, d)) != 0)
 		return rc;
 	if (found && last > c->revision) {

@@ -125,7 +125,10 @@ void http_reply_err(struct http_req *rq, int err, const struct siegel_diag *d)
 			siegel_err_name(err), msg);
 		msg = siegel_strerror(err);
 	}
-	reply_error(rq, status, siegel_err_name(err), msg);
+	/* one code for "not found", whichever layer found nothing */
+	const char *code = err == SIEGEL_E_NOTFOUND ? http_ecode_get(HE_NOT_FOUND)->name
+						  : siegel_err_name(err);
+	reply_error(rq, status, code, msg);
 }
 
 void http_reply_code(struct http_req *rq, enum http_ecode c, const char *fmt, ...)

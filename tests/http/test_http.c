@@ -592,6 +592,10 @@ static void test_isolation(struct hc *b)
 			fprintf(stderr, "isolation: %s %s -> %ld %s\n", method, url, st, b->body ? b->body : "");
 		CHECK(st == 404);
 	}
+	/* nor start a transaction there (revision 1: the TSE's own 404) */
+	CHECK(hc_req(b, "PUT", "/api/v1/tss/idem/tx/b-start?revision=1",
+		"{\"state\":\"ACTIVE\",\"client_id\":\"KASSE-1\"}") == 404);
+	CHECK_STR(hc_code(b), "E_NOT_FOUND");
 	/* A's export job: B can neither start, read nor download one */
 	char url[256];
 	CHECK(hc_req(b, "POST", "/api/v1/tss/till/exports", "{}") == 404);
