@@ -31,8 +31,9 @@ int store_schema_version(struct store *s);
  * function undoes only its own changes), and every caller returns only after
  * that COMMIT is durable. If the COMMIT fails, every function of the batch
  * gets SIEGEL_E_STORAGE. A busy database is retried with back-off for up to
- * 5 s. fn runs on the commit thread: it must not wait for the caller's
- * thread, and a caller must not hold store_lock while it waits here. The
+ * 5 s. fn runs on the commit thread: it must not call store_txn or wait for
+ * the caller's thread, and a caller must not hold store_lock while it waits
+ * here. The
  * commit thread keeps the process's scheduling priority, so a server can run
  * its request threads below it (http: request_nice). */
 typedef int (*store_txn_fn)(struct store *s, void *ctx, struct siegel_diag *d);
