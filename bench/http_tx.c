@@ -222,6 +222,7 @@ struct phase {
 	double batch;                  /* store_txn calls per group commit */
 	double leader;                 /* share of the wall time a group-commit leader ran */
 	double leader_us, leader_cpu_us; /* per store call: wall and CPU time of the commit thread */
+	double wal_pages;              /* per store call: pages its commit wrote to the WAL */
 };
 
 static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
@@ -237,6 +238,7 @@ static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
 	uint64_t b0, c0, b1, c1, u0, u1;
 	store_txn_stats(tse_store(sh->t), &b0, &c0, &u0);
 	uint64_t k0 = store_txn_cpu_ns(tse_store(sh->t));
+	uint64_t f0 = store_wal_frames(tse_store(sh->t));
 	double cpu0 = process_cpu_s();
 	double t0 = now_s();
 	sh->t0 = t0;
@@ -256,6 +258,8 @@ static struct phase run_phase(struct shared *sh, int n, void *(*fn)(void *))
 	uint64_t k1 = store_txn_cpu_ns(tse_store(sh->t));
 	p.leader_us = c1 > c0 ? (double)(u1 - u0) / 1e3 / (double)(c1 - c0) : 0;
 	p.leader_cpu_us = c1 > c0 ? (double)(k1 - k0) / 1e3 / (double)(c1 - c0) : 0;
+	uint64_t f1 = store_wal_frames(tse_store(sh->t));
+	p.wal_pages = c1 > c0 ? (double)(f1 - f0) / (double)(c1 - c0) : 0;
 	return p;
 }
 
@@ -296,10 +300,10 @@ static void print_cpu(const char *indent, const struct shared *sh, const struct 
 	double client = atomic_load(&sh->client_cpu);
 	printf("%scpu        : %.2f of %d CPUs busy (process CPU %.1f s in %.1f s); HTTPS clients used "
 	       "%.0f %% of it, the server %.0f %%; %.1f store calls per group commit, leader busy %.0f %%, "
-	       "%.0f us per call, %.0f us of it on a CPU\n",
+	       "%.0f us per call, %.0f us of it on a CPU, %.2f WAL pages per call\n",
 		indent, p->cpu / p->wall, ncpu, p->cpu, p->wall, p->cpu > 0 ? 100 * client / p->cpu : 0,
 		p->cpu > 0 ? 100 * (p->cpu - client) / p->cpu : 0, p->batch, 100 * p->leader,
-		p->leader_us, p->leader_cpu_us);
+		p->leader_us, p->leader_cpu_us, p->wal_pages);
 }
 
 /* Least-squares slope of y over x. */
@@ -550,9 +554,9 @@ int main(int argc, char **argv)
 			struct phase inproc = run_phase(&sh, n, inproc_worker);
 			printf("  in-process : %8.1f finished tx/s (%d threads, tse_start + tse_finish; %.2f CPUs "
 			       "busy, %.1f store calls per group commit, leader busy %.0f %%, %.0f us per call, "
-			       "%.0f us of it on a CPU)\n",
+			       "%.0f us of it on a CPU, %.2f WAL pages per call)\n",
 				inproc.rate, n, inproc.cpu / inproc.wall, inproc.batch, 100 * inproc.leader,
-				inproc.leader_us, inproc.leader_cpu_us);
+				inproc.leader_us, inproc.leader_cpu_us, inproc.wal_pages);
 			struct phase https = run_phase(&sh, n, http_worker);
 			double p50, p99;
 			unsigned ns;

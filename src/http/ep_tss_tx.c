@@ -6,8 +6,10 @@
  * processData "AVBelegabbruch^0.00_0.00_0.00_0.00_0.00^" (DSFinV-K
  * Belegabbruch) unless the request gives them.
  *
- * Idempotency: the answer of every successful PUT is stored in tx_requests
- * in the same store transaction as the signature (tse_tx_hooked). A request
+ * Idempotency: the answer of every successful PUT is stored in tx_answers
+ * (keyed by TSS, transaction number and revision; a start also maps its
+ * txId to the number in tx_refs) in the same store transaction as the
+ * signature (tse_tx_hooked). A request
  * with a stored txId+revision and the same body gets the stored answer and
  * nothing is signed; with another body: 409 E_IDEMPOTENCY. A revision that is
  * not the next one: 409 E_REVISION. Identical concurrent requests are
@@ -138,31 +140,42 @@ static int replay_or_conflict(struct tx_hook_ctx *c, const void *hash, int hash_
 
 /* Another tenant's (or no) TSS answers 404 before anything else is told.
  * Where this transaction already has a row, its TSS exists (rows are only
- * written with a signature of that TSS), so an update or finish costs one
- * statement here: the latest revision of txId. A start (revision 1 without
- * a row) needs no check either: the TSE operation itself answers 404 for a
- * TSS that is not there, before it tells anything else. */
+ * written with a signature of that TSS), so an update or finish costs two
+ * lookups here: txId -> number, and the latest revision of that number. A
+ * start (revision 1 without a row) needs no check either: the TSE operation
+ * itself answers 404 for a TSS that is not there, before it tells anything
+ * else. */
 static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct siegel_diag *d)
 {
 	struct tx_hook_ctx *c = vctx;
-	sqlite3_stmt *st = store_stmt(s,
-		"SELECT revision, number, request_hash, response FROM tx_requests WHERE tss_id = ? AND "
-		"tx_id = ? ORDER BY revision DESC LIMIT 1", d);
+	sqlite3_stmt *st = store_stmt(s, "SELECT number FROM tx_refs WHERE tss_id = ? AND tx_id = ?",
+		d);
 	if (st == NULL)
 		return SIEGEL_E_DB;
 	sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
-	long long last = 0;
-	uint64_t number = 0;
-	int rc = 0, found = sqlite3_step(st) == SQLITE_ROW;
-	if (found) {
-		last = sqlite3_column_int64(st, 0);
-		number = (uint64_t)sqlite3_column_int64(st, 1);
-		if (last == c->revision) /* sent again: the stored answer or 409 */
-			rc = replay_or_conflict(c, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2),
-				sqlite3_column_text(st, 3), d);
-	}
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	uint64_t number = found ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
+	long long last = 0;
+	int rc = 0;
+	if (found) {
+		st = store_stmt(s,
+			"SELECT revision, request_hash, response FROM tx_answers WHERE tss_id = ? AND "
+			"number = ? ORDER BY revision DESC LIMIT 1", d);
+		if (st == NULL)
+			return SIEGEL_E_DB;
+		sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)number);
+		found = sqlite3_step(st) == SQLITE_ROW;
+		if (found) {
+			last = sqlite3_column_int64(st, 0);
+			if (last == c->revision) /* sent again: the stored answer or 409 */
+				rc = replay_or_conflict(c, sqlite3_column_blob(st, 1),
+					sqlite3_column_bytes(st, 1), sqlite3_column_text(st, 2), d);
+		}
+		sqlite3_reset(st);
+	}
 	if (found && c->revision == last + 1) {
 		*tx_number = number;
 		return 0;
@@ -178,12 +191,12 @@ static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct 
 	if (found && last > c->revision) {
 		/* an older revision sent again */
 		st = store_stmt(s,
-			"SELECT request_hash, response FROM tx_requests WHERE tss_id = ? AND tx_id = ? AND "
-			"revision = ?", d);
+			"SELECT request_hash, response FROM tx_answers WHERE tss_id = ? AND number = ? "
+			"AND revision = ?", d);
 		if (st == NULL)
 			return SIEGEL_E_DB;
 		sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)number);
 		sqlite3_bind_int64(st, 3, c->revision);
 		int old = sqlite3_step(st) == SQLITE_ROW;
 		if (old)
@@ -244,20 +257,30 @@ static int hook_after(void *vctx, struct store *s, const struct tse_tx_result *r
 	}
 	b->len--; /* the NUL stays behind the text */
 	sqlite3_stmt *st = store_stmt(s,
-		"INSERT INTO tx_requests (tss_id, tx_id, revision, number, request_hash, response, "
+		"INSERT INTO tx_answers (tss_id, number, revision, tx_id, request_hash, response, "
 		"created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", d);
 	int rc = st ? 0 : SIEGEL_E_DB;
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)r->transaction_number);
 		sqlite3_bind_int64(st, 3, c->revision);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)r->transaction_number);
+		sqlite3_bind_text(st, 4, c->tx_id, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 5, c->req_hash, 32, SQLITE_STATIC);
 		sqlite3_bind_text(st, 6, (const char *)b->data, (int)b->len, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 7, c->now);
 		rc = store_exec_stmt(s, st, d);
 		/* the statement is cached: drop the borrowed text now */
 		sqlite3_clear_bindings(st);
+	}
+	if (rc == 0 && c->op == TSE_TX_START) {
+		st = store_stmt(s, "INSERT INTO tx_refs (tss_id, tx_id, number) VALUES (?, ?, ?)", d);
+		rc = st ? 0 : SIEGEL_E_DB;
+		if (rc == 0) {
+			sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, c->tx_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, (sqlite3_int64)r->transaction_number);
+			rc = store_exec_stmt(s, st, d);
+		}
 	}
 	return rc;
 }
@@ -412,8 +435,9 @@ void ep_tss_tx_get(struct http_req *rq)
 	char *resp = NULL;
 	store_lock(s);
 	sqlite3_stmt *st = store_stmt(s,
-		"SELECT response FROM tx_requests WHERE tss_id = ? AND tx_id = ? "
-		"ORDER BY revision DESC LIMIT 1", &d);
+		"SELECT a.response FROM tx_refs r JOIN tx_answers a ON a.tss_id = r.tss_id AND "
+		"a.number = r.number WHERE r.tss_id = ? AND r.tx_id = ? ORDER BY a.revision DESC "
+		"LIMIT 1", &d);
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, rq->tss, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, tx_id, -1, SQLITE_STATIC);

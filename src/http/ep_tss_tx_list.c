@@ -44,7 +44,7 @@ void ep_tss_tx_list_get(struct http_req *rq)
 	json_t *o;
 	json_array_foreach(arr, i, o) {
 		sqlite3_stmt *st = store_stmt(s,
-			"SELECT tx_id FROM tx_requests WHERE tss_id = ? AND number = ? LIMIT 1", NULL);
+			"SELECT tx_id FROM tx_answers WHERE tss_id = ? AND number = ? LIMIT 1", NULL);
 		if (st == NULL)
 			break;
 		sqlite3_bind_text(st, 1, rq->tss, -1, SQLITE_STATIC);

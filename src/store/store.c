@@ -57,6 +57,8 @@ struct store {
 	int ck_signaled_at;          /* WAL frames at the last signal (commit thread) */
 	pthread_t checkpointer;
 	uint64_t ck_runs, ck_sync;
+	int wal_last;                /* WAL frames after the previous commit */
+	uint64_t wal_frames;         /* frames written by commits, summed */
 	uint64_t batches, calls;
 	uint64_t busy_ns;            /* time leaders spent running batches */
 	uint64_t cpu_ns;             /* CPU time of the commit thread in them */
@@ -138,6 +140,9 @@ static void *committer_main(void *arg);
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 {
 	struct store *s = ctx;
+	/* a WAL that started over holds only this commit's frames */
+	s->wal_frames += (uint64_t)(frames >= s->wal_last ? frames - s->wal_last : frames);
+	s->wal_last = frames;
 	if (frames >= STORE_CKPT_SYNC_FRAMES || !s->ck_started) {
 		if (frames >= STORE_CKPT_FRAMES) {
 			(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -224,7 +229,11 @@ int store_open(struct store **out, const char *path, struct siegel_diag *d)
 		"PRAGMA journal_mode = WAL;"
 		"PRAGMA synchronous = FULL;"
 		"PRAGMA foreign_keys = ON;"
-		"PRAGMA busy_timeout = 5000;", d);
+		"PRAGMA busy_timeout = 5000;"
+		/* the statement journal of the per-call savepoints of a group
+		 * commit in memory: spilled, it was a new file in /var/tmp for
+		 * most batches (open, writes, unlink on the commit path) */
+		"PRAGMA temp_store = MEMORY;", d);
 	if (rc)
 		goto fail;
 	rc = store_migrate(s, d);
@@ -310,6 +319,14 @@ void store_ckpt_stats(struct store *s, uint64_t *runs, uint64_t *sync)
 	store_lock(s); /* ck_sync changes in commits, under the database lock */
 	*sync = s->ck_sync;
 	store_unlock(s);
+}
+
+uint64_t store_wal_frames(struct store *s)
+{
+	store_lock(s); /* wal_frames changes in commits, under the database lock */
+	uint64_t v = s->wal_frames;
+	store_unlock(s);
+	return v;
 }
 
 sqlite3_stmt *store_stmt(struct store *s, const char *sql, struct siegel_diag *d)

@@ -51,6 +51,11 @@ uint64_t store_txn_cpu_ns(struct store *s);
  * its checkpoints, sync those a commit had to do itself. */
 void store_ckpt_stats(struct store *s, uint64_t *runs, uint64_t *sync);
 
+/* Pages the main connection's commits wrote to the WAL (one frame each):
+ * per store call, the disk cost of a schema's writes, free of the noise of
+ * timings. */
+uint64_t store_wal_frames(struct store *s);
+
 /* Reads outside store_txn must hold the database lock (recursive). */
 void store_lock(struct store *s);
 void store_unlock(struct store *s);

@@ -150,6 +150,35 @@ static const char *const store_migrations[] = {
 	"  hash BLOB NOT NULL,"
 	"  sig BLOB NOT NULL"
 	") STRICT;",
+	/* 5: the idempotency records of 2 (tx_requests) split in two, so that a request
+	 * writes on pages other requests of its group commit write too:
+	 * tx_answers is keyed by the transaction number, which grows, and
+	 * holds the answer of every revision; only a start adds a key in
+	 * client order (the txId, often random) to tx_refs. With one table
+	 * keyed by txId every request dirtied a page of its own: 2.8 instead
+	 * of 0.9 WAL pages per call in bench/http_tx. */
+	"CREATE TABLE tx_refs ("
+	"  tss_id TEXT NOT NULL,"
+	"  tx_id TEXT NOT NULL,"
+	"  number INTEGER NOT NULL,"
+	"  PRIMARY KEY (tss_id, tx_id)"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE TABLE tx_answers ("
+	"  tss_id TEXT NOT NULL,"
+	"  number INTEGER NOT NULL,"
+	"  revision INTEGER NOT NULL,"
+	"  tx_id TEXT NOT NULL,"
+	"  request_hash BLOB NOT NULL,"
+	"  response TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (tss_id, number, revision)"
+	") STRICT;"
+	"INSERT INTO tx_refs (tss_id, tx_id, number)"
+	"  SELECT tss_id, tx_id, MIN(number) FROM tx_requests GROUP BY tss_id, tx_id;"
+	"INSERT INTO tx_answers (tss_id, number, revision, tx_id, request_hash, response, created_at)"
+	"  SELECT tss_id, number, revision, tx_id, request_hash, response, created_at"
+	"  FROM tx_requests;"
+	"DROP TABLE tx_requests;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

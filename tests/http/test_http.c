@@ -505,10 +505,21 @@ static void test_idempotency(struct hc *c)
 	}
 	free(first);
 	CHECK(tss_counter(c, tss) == before + 1);
+	/* revision 2, then revision 1 again: its own stored answer, nothing
+	 * signed; GET answers with the latest revision */
+	CHECK(put_tx(c, tss, "same-1", 2, "ACTIVE", "KASSE-1", "Kassenbeleg-V1", "z") == 200);
+	char *second = strdup(c->body);
+	CHECK(put_tx(c, tss, "same-1", 1, "ACTIVE", "KASSE-1", "Kassenbeleg-V1", "x") == 200);
+	CHECK(strstr(c->body, "\"revision\":1,") != NULL);
+	CHECK(tss_counter(c, tss) == before + 2);
+	CHECK(hc_req(c, "GET", "/api/v1/tss/idem/tx/same-1", NULL) == 200);
+	CHECK_STR(c->body, second);
+	free(second);
+	before++;
 	/* the same txId+revision with another body; a skipped revision */
 	CHECK(put_tx(c, tss, "same-1", 1, "ACTIVE", "KASSE-1", "Kassenbeleg-V1", "y") == 409);
 	CHECK_STR(hc_code(c), "E_IDEMPOTENCY");
-	CHECK(put_tx(c, tss, "same-1", 3, "FINISHED", "KASSE-1", "Kassenbeleg-V1", "y") == 409);
+	CHECK(put_tx(c, tss, "same-1", 4, "FINISHED", "KASSE-1", "Kassenbeleg-V1", "y") == 409);
 	CHECK_STR(hc_code(c), "E_REVISION");
 	CHECK(put_tx(c, tss, "never", 2, "ACTIVE", "KASSE-1", NULL, NULL) == 409);
 	CHECK_STR(hc_code(c), "E_REVISION");

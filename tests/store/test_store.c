@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "store/store.h"
+#include "store/store_migrations.h"
 
 #define THREADS 8
 #define CALLS 150
@@ -129,7 +130,7 @@ int main(void)
 	printf("%llu calls in %llu commits\n", (unsigned long long)calls, (unsigned long long)batches);
 	CHECK(batches < calls); /* some calls shared a commit */
 	snprintf(buf, sizeof(buf), "%d", ok);
-	char got[64];
+	char got[256];
 	CHECK(pragma_text(s, "SELECT count(*) FROM scratch", got, sizeof(got)) == 0);
 	CHECK_STR(got, buf);
 	CHECK(pragma_text(s, "SELECT count(*) FROM scratch WHERE k % 1000 % 7 = 3", got, sizeof(got)) == 0);
@@ -172,6 +173,42 @@ int main(void)
 	store_close(s);
 	CHECK_RC(store_open(&s, path, &d), SIEGEL_E_DB);
 	CHECK(strstr(d.msg, "newer") != NULL);
+
+	/* migration 5 moves the idempotency records of a version-4 database
+	 * (tx_requests, one row per revision) into tx_refs and tx_answers */
+	{
+		char old[512];
+		snprintf(old, sizeof(old), "%s/v4.db", t_tmpdir());
+		sqlite3 *db = NULL;
+		CHECK(sqlite3_open(old, &db) == SQLITE_OK);
+		for (int i = 0; i < 4; i++)
+			CHECK(sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL) == SQLITE_OK);
+		CHECK(sqlite3_exec(db,
+			"INSERT INTO tx_requests VALUES ('T1','a',1,7,x'01','{\"r\":1}',100);"
+			"INSERT INTO tx_requests VALUES ('T1','a',2,7,x'02','{\"r\":2}',101);"
+			"INSERT INTO tx_requests VALUES ('T1','b',1,8,x'03','{\"b\":1}',102);"
+			"INSERT INTO tx_requests VALUES ('T2','a',1,1,x'04','{\"t2\":1}',103);"
+			"PRAGMA user_version = 4;", NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(db);
+		CHECK_OK(store_open(&s, old, &d));
+		CHECK(store_schema_version(s) == v);
+		CHECK(pragma_text(s, "SELECT group_concat(tss_id || ':' || tx_id || '=' || number, ' ') "
+			"FROM (SELECT * FROM tx_refs ORDER BY tss_id, tx_id)", got, sizeof(got)) == 0);
+		CHECK_STR(got, "T1:a=7 T1:b=8 T2:a=1");
+		CHECK(pragma_text(s, "SELECT group_concat(tss_id || number || '/' || revision || tx_id || "
+			"hex(request_hash) || response || created_at, ' ') FROM (SELECT * FROM tx_answers "
+			"ORDER BY tss_id, number, revision)", got, sizeof(got)) == 0);
+		CHECK_STR(got, "T17/1a01{\"r\":1}100 T17/2a02{\"r\":2}101 T18/1b03{\"b\":1}102 "
+			"T21/1a04{\"t2\":1}103");
+		CHECK(pragma_text(s, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'tx_requests%'",
+			got, sizeof(got)) == 0);
+		CHECK_STR(got, "0");
+		/* commits are counted in WAL pages */
+		uint64_t f0 = store_wal_frames(s);
+		CHECK_OK(store_txn(s, create_scratch, NULL, &d));
+		CHECK(store_wal_frames(s) > f0);
+		store_close(s);
+	}
 
 	/* not a database */
 	snprintf(path, sizeof(path), "%s/junk.db", t_tmpdir());
