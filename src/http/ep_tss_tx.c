@@ -138,6 +138,18 @@ static int replay_or_conflict(struct tx_hook_ctx *c, const void *hash, int hash_
 	return TSE_HOOK_DONE;
 }
 
+/* A cached tx_answers query with the TSS and transaction number bound. */
+static sqlite3_stmt *answers_stmt(struct store *s, const char *sql, const char *tss,
+	uint64_t number, struct siegel_diag *d)
+{
+	sqlite3_stmt *st = store_stmt(s, sql, d);
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, tss, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)number);
+	}
+	return st;
+}
+
 /* Another tenant's (or no) TSS answers 404 before anything else is told.
  * Where this transaction already has a row, its TSS exists (rows are only
  * written with a signature of that TSS), so an update or finish costs two
@@ -160,13 +172,11 @@ static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct 
 	long long last = 0;
 	int rc = 0;
 	if (found) {
-		st = store_stmt(s,
+		st = answers_stmt(s,
 			"SELECT revision, request_hash, response FROM tx_answers WHERE tss_id = ? AND "
-			"number = ? ORDER BY revision DESC LIMIT 1", d);
+			"number = ? ORDER BY revision DESC LIMIT 1", c->tss, number, d);
 		if (st == NULL)
 			return SIEGEL_E_DB;
-		sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)number);
 		found = sqlite3_step(st) == SQLITE_ROW;
 		if (found) {
 			last = sqlite3_column_int64(st, 0);
@@ -190,13 +200,11 @@ static int hook_before(void *vctx, struct store *s, uint64_t *tx_number, struct 
 		return rc;
 	if (found && last > c->revision) {
 		/* an older revision sent again */
-		st = store_stmt(s,
+		st = answers_stmt(s,
 			"SELECT request_hash, response FROM tx_answers WHERE tss_id = ? AND number = ? "
-			"AND revision = ?", d);
+			"AND revision = ?", c->tss, number, d);
 		if (st == NULL)
 			return SIEGEL_E_DB;
-		sqlite3_bind_text(st, 1, c->tss, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)number);
 		sqlite3_bind_int64(st, 3, c->revision);
 		int old = sqlite3_step(st) == SQLITE_ROW;
 		if (old)
