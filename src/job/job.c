@@ -350,7 +350,10 @@ static void make_number(struct job *j, const struct job_config *cfg)
 		EVP_DigestUpdate(mc, j->docs[i].sha256, 32);
 	EVP_DigestFinal_ex(mc, h, NULL);
 	EVP_MD_CTX_free(mc);
-	for (int i = 0; i < JOB_NUMBER_LEN; i++)
+	/* a letter first: a number of digits only would read as a job id
+	 * (job status, job abort take either) */
+	j->number[0] = alphabet[h[0] % 24];
+	for (int i = 1; i < JOB_NUMBER_LEN; i++)
 		j->number[i] = alphabet[h[i] & 31];
 	j->number[JOB_NUMBER_LEN] = 0;
 }
