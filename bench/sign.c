@@ -12,6 +12,14 @@
  * durable the way publish() does it (syncfs, fsync of each file and of the
  * directory) and its files are removed.
  *
+ * Then whole jobs through the engine itself (job_new + job_run, E2E_DOCS
+ * documents per job, one PIN entry, n = E2E_DOCS): the confirmation pass
+ * over the inbox, the certificate check, login and session copy, and per
+ * document everything above plus its signed audit entry in the store (on
+ * disk, in the test directory), then publication (fsyncs, links) and the
+ * audit entries of the job. This is the rate a user of `siegel sign batch`
+ * sees on this machine.
+ *
  * usage: bench_sign [seconds per measurement, default 3] [output directory]
  * The output directory defaults to /dev/shm (tmpfs: measures the CPU work);
  * give a directory on the outbox's file system to include its write-back. */
@@ -29,9 +37,14 @@
 
 #include "../tests/sign/sign_fixture.h"
 #include "harness.h"
+#include "csp/csp.h"
+#include "job/job.h"
 #include "sign/sign.h"
+#include "store/store.h"
 
 #define JOB_DOCS 100
+#define E2E_DOCS 200
+
 
 struct ctx {
 	struct sign_p11 *p;
@@ -150,6 +163,67 @@ static void read_confirmed(struct siegel_buf *in, EVP_MD_CTX *sha, EVP_MD_CTX *f
 		fprintf(stderr, "read %s: %s\n", path, d.msg[0] ? d.msg : "hash differs");
 		exit(1);
 	}
+}
+
+static int e2e_pin(void *ctx, char *pin, size_t cap, size_t *len, const char *number,
+	unsigned round, unsigned rounds, unsigned attempt)
+{
+	(void)ctx; (void)number; (void)round; (void)rounds; (void)attempt;
+	size_t l = strlen(FX_PIN);
+	if (l > cap)
+		return SIEGEL_E_LIMIT;
+	memcpy(pin, FX_PIN, l);
+	*len = l;
+	return 0;
+}
+
+/* Documents per second of whole jobs: E2E_DOCS copies of src in an inbox,
+ * jobs run until secs have passed, outputs removed between jobs. */
+static double e2e_rate(const struct job_config *base, const char *io, const char *tag,
+	const uint8_t *src, size_t src_len, const char *ext, double secs)
+{
+	char inbox[512], outbox[512];
+	snprintf(inbox, sizeof(inbox), "%s/.siegel-bench-%d-%s-in", io, (int)getpid(), tag);
+	snprintf(outbox, sizeof(outbox), "%s/.siegel-bench-%d-%s-out", io, (int)getpid(), tag);
+	if (mkdir(inbox, 0700) != 0 || mkdir(outbox, 0700) != 0) {
+		fprintf(stderr, "mkdir %s: %s\n", inbox, strerror(errno));
+		exit(1);
+	}
+	static char paths[E2E_DOCS][600];
+	const char *pp[E2E_DOCS];
+	for (int i = 0; i < E2E_DOCS; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "%s/Dokument%03d.%s", inbox, i, ext);
+		t_write(paths[i], src, src_len);
+		pp[i] = paths[i];
+	}
+	struct job_config c = *base;
+	c.outbox = outbox;
+	long docs = 0;
+	double t0 = now_s(), t1;
+	do {
+		struct job *j = NULL;
+		struct siegel_diag d = { { 0 } };
+		if (job_new(&j, pp, E2E_DOCS, &c, &d) != 0 || job_run(j, &c, &d) != 0) {
+			fprintf(stderr, "job (%s): %s\n", tag, d.msg);
+			exit(1);
+		}
+		docs += E2E_DOCS;
+		t1 = now_s();
+		/* outside the measurement: empty the outbox for the next job */
+		for (size_t i = 0; i < j->n_docs; i++) {
+			char out[700];
+			snprintf(out, sizeof(out), "%s/%s", outbox, j->docs[i].out_name);
+			unlink(out);
+		}
+		job_free(j);
+		t0 += now_s() - t1;
+		t1 = now_s();
+	} while (t1 - t0 < secs);
+	for (int i = 0; i < E2E_DOCS; i++)
+		unlink(paths[i]);
+	rmdir(inbox);
+	rmdir(outbox);
+	return (double)docs / (t1 - t0);
 }
 
 int main(int argc, char **argv)
@@ -312,6 +386,44 @@ int main(int argc, char **argv)
 	t1 = now_s();
 	double cms_rate = (double)n_cms / (t1 - t0), cms_cpu = (double)n_cms / (cpu_s() - c0);
 
+	/* 5. whole jobs through job_run, with the store and the audit trail;
+	 * the jobs log in themselves (the login state is the application's) */
+	double e2e_pdf = 0, e2e_cms = 0;
+	if (sign_p11_logout(c.p, &d) != 0) {
+		fprintf(stderr, "logout: %s\n", d.msg);
+		return 1;
+	}
+	{
+		char db[600];
+		snprintf(db, sizeof(db), "%s/bench-jobs.db", dir);
+		struct store *jst = NULL;
+		struct csp_key audit;
+		memset(&audit, 0, sizeof(audit));
+		if (store_open(&jst, db, &d) != 0 || csp_soft_generate(&audit, SIEGEL_ALG_P256_SHA256) != 0) {
+			fprintf(stderr, "store/audit key: %s\n", d.msg);
+			return 1;
+		}
+		struct job_config jc;
+		memset(&jc, 0, sizeof(jc));
+		jc.module = mod;
+		jc.token = FX_TOKEN;
+		jc.key_label = "bench";
+		jc.cert = cert;
+		jc.chain = pki.chain;
+		jc.trust = pki.trust;
+		jc.per_auth = E2E_DOCS;
+		jc.pin = e2e_pin;
+		jc.store = jst;
+		jc.audit_key = &audit;
+		size_t pl = 0;
+		uint8_t *pb = t_read(pdf, &pl);
+		e2e_pdf = e2e_rate(&jc, io, "pdf", pb, pl, "pdf", secs);
+		free(pb);
+		e2e_cms = e2e_rate(&jc, io, "dat", data, sizeof(data), "dat", secs);
+		store_close(jst);
+		csp_key_release(&audit);
+	}
+
 	double ceil_cpu = 1.0 / (1.0 / raw_cpu + 1.0 / ver_cpu);
 	printf("bench/sign (one core, SoftHSM2 P-256, %.1f s each, outputs on %s %s)\n", secs,
 		fs_name(io), io);
@@ -329,6 +441,12 @@ int main(int argc, char **argv)
 		pdf_cpu / raw_cpu);
 	printf("  CAdES-B-B .p7s of 10 KB     %7.0f /s  %7.0f /CPU-s  ratio to C_Sign %.2f (CPU %.2f)\n",
 		cms_rate, cms_cpu, cms_rate / raw_rate, cms_cpu / raw_cpu);
+	printf("  whole jobs (job_new + job_run, %d documents per job, audit entries in the store on disk):\n",
+		E2E_DOCS);
+	printf("    PAdES B-B                   %7.0f /s  ratio to C_Sign %.2f\n", e2e_pdf,
+		e2e_pdf / raw_rate);
+	printf("    CAdES-B-B .p7s              %7.0f /s  ratio to C_Sign %.2f\n", e2e_cms,
+		e2e_cms / raw_rate);
 	unlink(pdf);
 	unlink(file);
 	EVP_MD_CTX_free(sha);

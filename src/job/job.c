@@ -202,6 +202,21 @@ static int audit_fn(struct store *s, void *ctx, struct siegel_diag *d)
 	return exec_fn(s, &e, d);
 }
 
+static void audit_fill(struct audit_ctx *a, const struct job_config *cfg, const struct job *j,
+	const char *key_id, const struct job_doc *doc, const char *result)
+{
+	memset(a, 0, sizeof(*a));
+	a->key = cfg->audit_key;
+	a->r.job_id = j->id;
+	a->r.number = j->number;
+	a->r.route = cfg->route ? cfg->route : "cli";
+	a->r.doc_name = doc ? doc->name : NULL;
+	a->r.doc_sha256 = doc ? doc->sha256 : NULL;
+	a->r.key_id = key_id ? key_id : "";
+	a->r.at = job_now(cfg);
+	a->r.result = result;
+}
+
 static int audit_append(const struct job_config *cfg, const struct job *j, const char *key_id,
 	const struct job_doc *doc, const char *result, struct siegel_diag *d)
 {
@@ -210,17 +225,55 @@ static int audit_append(const struct job_config *cfg, const struct job *j, const
 	if (cfg->audit_key == NULL)
 		return siegel_fail(d, SIEGEL_E_INVAL, "audit trail: no audit key configured");
 	struct audit_ctx a;
-	memset(&a, 0, sizeof(a));
-	a.key = cfg->audit_key;
-	a.r.job_id = j->id;
-	a.r.number = j->number;
-	a.r.route = cfg->route ? cfg->route : "cli";
-	a.r.doc_name = doc ? doc->name : NULL;
-	a.r.doc_sha256 = doc ? doc->sha256 : NULL;
-	a.r.key_id = key_id ? key_id : "";
-	a.r.at = job_now(cfg);
-	a.r.result = result;
+	audit_fill(&a, cfg, j, key_id, doc, result);
 	return store_txn(cfg->store, audit_fn, &a, d);
+}
+
+/* The "signed" entries of a job are written JOB_AUDIT_GROUP at a time, in
+ * one store transaction (one fsync instead of one per document), and always
+ * before anything is published: a published signature has its entry. A
+ * crash before publication can lose the entries of signatures that were
+ * never published, as a crash between C_Sign and its entry always could.
+ * The strings the entries point to (job, documents, key id) live as long as
+ * the job. */
+#define JOB_AUDIT_GROUP 64
+
+struct audit_group {
+	struct audit_ctx e[JOB_AUDIT_GROUP];
+	size_t n;
+};
+
+static int audit_group_fn(struct store *s, void *ctx, struct siegel_diag *d)
+{
+	struct audit_group *g = ctx;
+	for (size_t i = 0; i < g->n; i++) {
+		int rc = audit_fn(s, &g->e[i], d);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Writes the entries held back; an error fails the job (nothing is
+ * published without its entries). */
+static int audit_flush(const struct job_config *cfg, struct audit_group *g, struct siegel_diag *d)
+{
+	if (cfg->store == NULL || g->n == 0)
+		return 0;
+	int rc = store_txn(cfg->store, audit_group_fn, g, d);
+	g->n = 0;
+	return rc;
+}
+
+static int audit_defer(const struct job_config *cfg, struct audit_group *g, const struct job *j,
+	const char *key_id, const struct job_doc *doc, const char *result, struct siegel_diag *d)
+{
+	if (cfg->store == NULL)
+		return 0;
+	if (cfg->audit_key == NULL)
+		return siegel_fail(d, SIEGEL_E_INVAL, "audit trail: no audit key configured");
+	audit_fill(&g->e[g->n++], cfg, j, key_id, doc, result);
+	return g->n == JOB_AUDIT_GROUP ? audit_flush(cfg, g, d) : 0;
 }
 
 int job_audit_verify(struct job_audit_check *c, struct store *s, EVP_PKEY *pub,
@@ -673,7 +726,7 @@ struct doc_bufs {
 /* Signs one document into staging. */
 static int sign_one(struct job *j, size_t i, const struct job_config *cfg,
 	const struct sign_signer *signer, struct raw_ctx *raw, const char *staging,
-	const char *key_id, struct doc_bufs *b, struct siegel_diag *d)
+	const char *key_id, struct doc_bufs *b, struct audit_group *ag, struct siegel_diag *d)
 {
 	struct job_doc *doc = &j->docs[i];
 	if (cfg->hooks.modify_at == i + 1 && cfg->hooks.modify != NULL)
@@ -729,7 +782,7 @@ static int sign_one(struct job *j, size_t i, const struct job_config *cfg,
 	if (rc == 0 && !doc->pdf && cfg->copy_original)
 		rc = stage_write(staging, doc->name, &(struct iovec){ (void *)data, len }, 1, d);
 	if (rc == 0)
-		rc = audit_append(cfg, j, key_id, doc, "signed", d);
+		rc = audit_defer(cfg, ag, j, key_id, doc, "signed", d);
 	return rc;
 }
 
@@ -772,6 +825,9 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	memset(&b, 0, sizeof(b));
 	siegel_buf_init(&b.in);
 	siegel_buf_init(&b.out);
+	struct audit_group *audit = calloc(1, sizeof(*audit));
+	if (audit == NULL)
+		return siegel_fail(d, SIEGEL_E_NOMEM, "job: out of memory");
 	unsigned rounds = (unsigned)((j->n_docs + per_auth - 1) / per_auth);
 
 	if (abort_requested(j, cfg)) {
@@ -883,7 +939,7 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 					i + 1);
 				goto fail;
 			}
-			rc = sign_one(j, i, cfg, &signer, &raw, staging, signer.key_id, &b, &err);
+			rc = sign_one(j, i, cfg, &signer, &raw, staging, signer.key_id, &b, audit, &err);
 			if (rc) {
 				char why[sizeof(err.msg)];
 				memcpy(why, err.msg, sizeof(why));
@@ -907,7 +963,12 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	p11 = NULL;
 	doc_bufs_free(&b);
 
-	/* 4. publish: all or nothing */
+	/* 4. publish: all or nothing, after the signatures' entries */
+	rc = audit_flush(cfg, audit, &err);
+	if (rc)
+		goto fail;
+	free(audit);
+	audit = NULL;
 	rc = publish(staging, cfg->outbox, j, cfg->copy_original, &err);
 	if (rc)
 		goto fail;
@@ -934,6 +995,10 @@ fail:
 	snprintf(j->reason, sizeof(j->reason), "%s", err.msg[0] ? err.msg : siegel_strerror(rc));
 	j->n_signed = 0; /* nothing of it was published */
 	struct siegel_diag d2 = { { 0 } };
+	/* the signatures made before the fault are recorded too */
+	if (audit != NULL)
+		(void)audit_flush(cfg, audit, &d2);
+	free(audit);
 	(void)set_state(j, cfg, aborted ? JOB_ABORTED : JOB_FAILED, &d2);
 	char res[JOB_MAX_REASON + 16];
 	snprintf(res, sizeof(res), "%s: %s", aborted ? "aborted" : "failed", j->reason);

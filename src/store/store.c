@@ -480,6 +480,14 @@ static void *committer_main(void *arg)
 		uint64_t t0 = mono_ns(), c0 = thread_cpu_ns();
 		run_batch(s, batch);
 		uint64_t t1 = mono_ns(), c1 = thread_cpu_ns();
+		/* counted before the callers wake: a caller that returned sees
+		 * its call in store_txn_stats */
+		pthread_mutex_lock(&s->q_lock);
+		s->busy_ns += t1 - t0;
+		s->cpu_ns += c1 - c0;
+		s->batches++;
+		s->calls += n;
+		pthread_mutex_unlock(&s->q_lock);
 		/* Wake exactly this batch's callers, each on its own semaphore:
 		 * no herd on a shared lock (callers of a server run at a lower
 		 * priority and must not hold a lock the commit thread needs). A
@@ -490,10 +498,6 @@ static void *committer_main(void *arg)
 			r = next;
 		}
 		pthread_mutex_lock(&s->q_lock);
-		s->busy_ns += t1 - t0;
-		s->cpu_ns += c1 - c0;
-		s->batches++;
-		s->calls += n;
 	}
 	pthread_mutex_unlock(&s->q_lock);
 	return NULL;

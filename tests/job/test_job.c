@@ -132,6 +132,38 @@ static int run_job(struct job **jo, const char *tag, const char *label, X509 *ce
 	return rc;
 }
 
+/* The results of job_id's audit entries in order, joined by ",", with a
+ * "signed" run collapsed to "signed*N". */
+static void audit_results(char *out, size_t cap, int64_t job_id)
+{
+	sqlite3_stmt *q = NULL;
+	out[0] = 0;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT result FROM sign_audit WHERE job_id = ? "
+		"ORDER BY seq", -1, &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(q, 1, job_id);
+	int run = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *r = (const char *)sqlite3_column_text(q, 0);
+		if (strcmp(r, "signed") == 0) {
+			run++;
+			continue;
+		}
+		size_t l = strlen(out);
+		if (run)
+			snprintf(out + l, cap - l, "signed*%d,", run);
+		run = 0;
+		l = strlen(out);
+		/* "failed: why" -> "failed" */
+		snprintf(out + l, cap - l, "%.*s,", (int)strcspn(r, ":"), r);
+	}
+	if (run) {
+		size_t l = strlen(out);
+		snprintf(out + l, cap - l, "signed*%d,", run);
+	}
+	sqlite3_finalize(q);
+}
+
 static void test_pin_counts(void)
 {
 	/* A session of our own: the module stays initialised, so the login
@@ -197,6 +229,21 @@ static void test_pin_counts(void)
 	CHECK_STR(js.state, "DONE");
 	CHECK(js.n_signed == 12 && js.pin_asks == 3);
 	job_free(j);
+
+	/* 70 documents: their "signed" entries are written in groups (64 and
+	 * 6), all before the job is published */
+	{
+		struct pin_src ps70 = { 0 };
+		char ob70[512], ar[256];
+		CHECK_OK(run_job(&j, "plain70", "plain", cert_plain, 70, 70, &ps70, &c, ob70,
+			sizeof(ob70)));
+		CHECK(j && j->state == JOB_DONE && count_files(ob70) == 70);
+		if (j != NULL) {
+			audit_results(ar, sizeof(ar), j->id);
+			CHECK_STR(ar, "signed*70,published,");
+		}
+		job_free(j);
+	}
 
 	/* plain key, n = 1: a PIN per document */
 	j = NULL;
@@ -267,6 +314,15 @@ static void test_faults(void)
 			CHECK_OK(job_status_get(&js, st, j->number, &d));
 			CHECK_STR(js.state, "FAILED");
 			CHECK(strstr(js.reason, want) != NULL);
+			/* the signatures made before the fault are in the audit trail,
+			 * then the failure */
+			char ar[256], exp_ar[64];
+			audit_results(ar, sizeof(ar), j->id);
+			if (at > 1)
+				snprintf(exp_ar, sizeof(exp_ar), "signed*%zu,failed,", at - 1);
+			else
+				snprintf(exp_ar, sizeof(exp_ar), "failed,");
+			CHECK_STR(ar, exp_ar);
 			job_free(j);
 		}
 	}
