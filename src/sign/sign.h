@@ -109,16 +109,16 @@ struct sign_signer {
 	char key_id[65];              /* hex SHA-256 of the certificate, for the audit */
 };
 
-/* The self-check's state. After SIGN_ECFAST_AFTER checks of an EC signer, a
- * verifier with the key's multiples precomputed takes over (sign_ecfast.h:
- * 1.8x the verifications per second on P-256, 2.5x on P-384 and brainpool);
- * its setup (1-20 ms) pays off only in long jobs, so short ones keep
- * EVP_PKEY_verify. */
-#define SIGN_ECFAST_AFTER 512
+/* The self-check's state. After sign_ecfast_after(key) checks of an EC
+ * signer (512 on P-256, 16 on the other curves), a verifier with the key's
+ * multiples precomputed takes over (sign_ecfast.h: ~3x the verifications per
+ * second on P-256, 2.5x on P-384 and brainpool); before that its setup
+ * would cost more than it saves, so short jobs keep EVP_PKEY_verify. */
 struct sign_ecfast;
 struct sign_selfcheck {
 	unsigned long checks;
-	struct sign_ecfast *fast;     /* NULL until SIGN_ECFAST_AFTER checks */
+	struct sign_ecfast *fast;     /* NULL until `after` checks */
+	unsigned long after;          /* sign_ecfast_after(key), 0 = not asked yet */
 	int fast_unavailable;         /* the key or curve has no fast verifier */
 };
 

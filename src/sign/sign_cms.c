@@ -299,9 +299,12 @@ int sign_cms_selfcheck(const uint8_t *cms, size_t cms_len, const uint8_t *digest
 	unsigned hl = 0;
 	rc = SIEGEL_E_VERIFY;
 	struct sign_selfcheck *chk = s->chk;
-	if (chk != NULL && s->type == SIGN_KEY_EC && chk->fast == NULL && !chk->fast_unavailable &&
-	    ++chk->checks > SIGN_ECFAST_AFTER && sign_ecfast_new(&chk->fast, s->pub, NULL) != 0)
-		chk->fast_unavailable = 1; /* EVP_PKEY_verify goes on */
+	if (chk != NULL && s->type == SIGN_KEY_EC && chk->fast == NULL && !chk->fast_unavailable) {
+		if (chk->after == 0)
+			chk->after = sign_ecfast_after(s->pub);
+		if (++chk->checks > chk->after && sign_ecfast_new(&chk->fast, s->pub, NULL) != 0)
+			chk->fast_unavailable = 1; /* EVP_PKEY_verify goes on */
+	}
 	if (s->hctx != NULL && s->vctx != NULL && sattrs.tlv_len > 1 &&
 	    EVP_DigestInit_ex(s->hctx, s->md, NULL) == 1 &&
 	    EVP_DigestUpdate(s->hctx, &set_tag, 1) == 1 &&

@@ -95,6 +95,11 @@ static int key_curve_nid(const EVP_PKEY *pub)
 	return nid;
 }
 
+unsigned long sign_ecfast_after(const EVP_PKEY *pub)
+{
+	return key_curve_nid(pub) == NID_X9_62_prime256v1 ? 512 : 16;
+}
+
 /* A BIGNUM with room for bits, so that setting it later does not allocate. */
 static BIGNUM *bn_new_room(int bits)
 {
