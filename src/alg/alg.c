@@ -4,6 +4,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
 #include <openssl/sha.h>
@@ -178,19 +179,30 @@ out:
 	return rc;
 }
 
-int alg_point_from_pkey(uint8_t *pub_out, size_t *pub_len, int *curve_nid_out,
-	const EVP_PKEY *pkey)
+int alg_curve_nid(const EVP_PKEY *pkey)
 {
-	char group[64];
+	char group[80];
 	size_t glen = 0;
-	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC)
-		return SIEGEL_E_NOTSUP;
-	if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-		    &glen) != 1)
-		return SIEGEL_E_CRYPTO;
+	if (pkey == NULL || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
+	    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+		    &glen) != 1) {
+		ERR_clear_error();
+		return NID_undef;
+	}
 	int nid = OBJ_sn2nid(group);
 	if (nid == NID_undef)
 		nid = EC_curve_nist2nid(group);
+	if (nid == NID_undef)
+		nid = OBJ_txt2nid(group);
+	return nid;
+}
+
+int alg_point_from_pkey(uint8_t *pub_out, size_t *pub_len, int *curve_nid_out,
+	const EVP_PKEY *pkey)
+{
+	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC)
+		return SIEGEL_E_NOTSUP;
+	int nid = alg_curve_nid(pkey);
 	if (nid == NID_undef)
 		return SIEGEL_E_NOTSUP;
 	/* Force the uncompressed form regardless of how the key was encoded. */

@@ -65,6 +65,9 @@ int alg_der_to_plain(uint8_t *rs_out, size_t field_len, const uint8_t *der, size
 /* Public keys as OpenSSL objects. The EVP_PKEY is owned by the caller
  * (EVP_PKEY_free). */
 int alg_pkey_from_point(EVP_PKEY **out, int curve_nid, const uint8_t *pub, size_t pub_len) SIEGEL_WUR;
+/* The named curve of an EC key (OpenSSL's group name: short, NIST or OID
+ * text); NID_undef for other keys and explicit parameters. */
+int alg_curve_nid(const EVP_PKEY *pkey);
 /* Uncompressed point and curve of an EC key; pub_out holds ALG_MAX_PUB bytes. */
 int alg_point_from_pkey(uint8_t *pub_out, size_t *pub_len, int *curve_nid_out,
 	const EVP_PKEY *pkey) SIEGEL_WUR;

@@ -16,6 +16,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 
 #include "sign/sign_ecfast.h"
+#include "alg/alg.h"
 #include "sign/sign_modinv.h"
 
 #include <stdlib.h>
@@ -79,25 +80,9 @@ static int group_is_wnaf(const EC_GROUP *g)
 		m == EC_GFp_nist_method();
 }
 
-/* The named curve of an EC key; NID_undef when it has none. */
-static int key_curve_nid(const EVP_PKEY *pub)
-{
-	char name[80];
-	size_t len = 0;
-	if (EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name,
-	    &len) != 1)
-		return NID_undef;
-	int nid = OBJ_sn2nid(name);
-	if (nid == NID_undef)
-		nid = EC_curve_nist2nid(name);
-	if (nid == NID_undef)
-		nid = OBJ_txt2nid(name);
-	return nid;
-}
-
 unsigned long sign_ecfast_after(const EVP_PKEY *pub)
 {
-	return key_curve_nid(pub) == NID_X9_62_prime256v1 ? 512 : 16;
+	return alg_curve_nid(pub) == NID_X9_62_prime256v1 ? 512 : 16;
 }
 
 /* A BIGNUM with room for bits, so that setting it later does not allocate. */
@@ -120,7 +105,7 @@ int sign_ecfast_new(struct sign_ecfast **out, const EVP_PKEY *pub, struct siegel
 		return siegel_fail(d, SIEGEL_E_INVAL, "ecfast: no key");
 	if (!EVP_PKEY_is_a(pub, "EC"))
 		return siegel_fail(d, SIEGEL_E_NOTSUP, "ecfast: not an EC key");
-	int nid = key_curve_nid(pub);
+	int nid = alg_curve_nid(pub);
 	if (nid == NID_undef)
 		return siegel_fail(d, SIEGEL_E_NOTSUP, "ecfast: EC key without a named curve");
 	uint8_t pt[1 + 2 * 66];
