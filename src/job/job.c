@@ -581,24 +581,20 @@ static int set_state(struct job *j, const struct job_config *cfg, enum job_state
 		"reason = ?, finished_at = ? WHERE id = ?", ps, 6, d);
 }
 
-/* Writes the pieces to a new file dir/name (staging) with writev, no fsync:
- * the staged files are made durable once, by publish(), before anything is
- * visible in the outbox. A new file (O_EXCL), never a truncated or renamed-
- * over one: ext4 (auto_da_alloc) flushes those on close. */
-static int stage_write(const char *dir, const char *name, const struct iovec *iov, int n_iov,
+/* Writes the pieces to a new file name in the staging directory sfd with
+ * writev, no fsync: the staged files are made durable once, by publish(),
+ * before anything is visible in the outbox. A new file (O_EXCL), never a
+ * truncated or renamed-over one: ext4 (auto_da_alloc) flushes those on
+ * close. Relative to the directory's descriptor: no path walk per file. */
+static int stage_write(int sfd, const char *name, const struct iovec *iov, int n_iov,
 	struct siegel_diag *d)
 {
-	char path[JOB_PATH_MAX];
-	if (siegel_path_join(path, sizeof(path), dir, name) != 0)
-		return siegel_fail(d, SIEGEL_E_LIMIT, "staging path %s/%s too long", dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (n_iov < 0 || n_iov > 4)
+		return siegel_fail(d, SIEGEL_E_INVAL, "staging %s: %d pieces", name, n_iov);
+	int fd = openat(sfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd < 0)
-		return siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", path, strerror(errno));
+		return siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", name, strerror(errno));
 	struct iovec v[4];
-	if (n_iov < 0 || n_iov > 4) {
-		close(fd);
-		return siegel_fail(d, SIEGEL_E_INVAL, "staging %s: %d pieces", path, n_iov);
-	}
 	memcpy(v, iov, (size_t)n_iov * sizeof(v[0]));
 	int rc = 0, k = 0;
 	while (k < n_iov) {
@@ -610,7 +606,7 @@ static int stage_write(const char *dir, const char *name, const struct iovec *io
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", path,
+			rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: %s", name,
 				w < 0 ? strerror(errno) : "short write");
 			break;
 		}
@@ -623,35 +619,39 @@ static int stage_write(const char *dir, const char *name, const struct iovec *io
 		}
 	}
 	if (close(fd) != 0 && rc == 0)
-		rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: close: %s", path, strerror(errno));
+		rc = siegel_fail(d, SIEGEL_E_IO, "staging %s: close: %s", name, strerror(errno));
 	return rc;
 }
 
-static void staging_remove(const char *dir, const struct job *j)
+/* Removes the staging directory; its files too unless all were published
+ * (moved out). */
+static void staging_remove(int sfd, const char *dir, const struct job *j, int published)
 {
-	char path[JOB_PATH_MAX];
-	for (size_t i = 0; i < j->n_docs; i++) {
-		if (siegel_path_join(path, sizeof(path), dir, j->docs[i].out_name) == 0)
-			unlink(path);
-		if (siegel_path_join(path, sizeof(path), dir, j->docs[i].name) == 0)
-			unlink(path);
+	for (size_t i = 0; !published && i < j->n_docs; i++) {
+		(void)unlinkat(sfd, j->docs[i].out_name, 0);
+		(void)unlinkat(sfd, j->docs[i].name, 0);
 	}
 	rmdir(dir);
 }
 
-static int fsync_dir(const char *dir)
+/* Moves one staged file into the outbox without replacing anything: rename
+ * with RENAME_NOREPLACE, or where the file system lacks it, link (which
+ * never replaces either) and unlink. */
+static int move_noreplace(int sfd, int ofd, const char *name)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (renameat2(sfd, name, ofd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
 		return -1;
-	int r = fsync(fd);
-	close(fd);
-	return r;
+	if (linkat(sfd, name, ofd, name, 0) != 0)
+		return -1;
+	(void)unlinkat(sfd, name, 0);
+	return 0;
 }
 
 /* Moves every staged file into the outbox without replacing anything; on a
  * failure the ones already moved are taken back out. */
-static int publish(const char *staging, const char *outbox, struct job *j, int with_originals,
+static int publish(int sfd, const char *outbox, struct job *j, int with_originals,
 	struct siegel_diag *d)
 {
 	size_t n_names = j->n_docs * (with_originals ? 2 : 1);
@@ -666,52 +666,45 @@ static int publish(const char *staging, const char *outbox, struct job *j, int w
 	}
 	int rc = 0;
 	size_t done = 0;
-	char src[JOB_PATH_MAX], dst[JOB_PATH_MAX];
-	/* durability, once per job: one syncfs writes back every staged file
-	 * in one journal commit (instead of one per file), then each file's
-	 * fsync (cheap now) reports its own write-back error, then the staging
-	 * directory; only then is anything linked into the outbox */
-	int sfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sfd < 0)
-		rc = siegel_fail(d, SIEGEL_E_IO, "publish: %s: %s", staging, strerror(errno));
-	else
-		(void)syncfs(sfd); /* its error may be another file's: fsync below decides */
-	for (size_t i = 0; rc == 0 && i < k; i++) {
-		if (siegel_path_join(src, sizeof(src), staging, names[i]) != 0) {
-			rc = siegel_fail(d, SIEGEL_E_LIMIT, "publish: path of %s too long", names[i]);
-			break;
+	/* durability, once per job, before anything is visible: one syncfs
+	 * writes back every staged file in one journal commit. sfd was opened
+	 * before the first staged write, so since Linux 5.8 its syncfs reports
+	 * any write-back error since then. Such an error may be another
+	 * file's: then each staged file's own fsync decides. */
+	if (syncfs(sfd) != 0) {
+		for (size_t i = 0; rc == 0 && i < k; i++) {
+			int fd = openat(sfd, names[i], O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || fsync(fd) != 0)
+				rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", names[i],
+					strerror(errno));
+			if (fd >= 0)
+				close(fd);
 		}
-		int fd = open(src, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) != 0)
-			rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", src, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
-	if (rc == 0 && fsync(sfd) != 0)
-		rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", staging, strerror(errno));
-	if (sfd >= 0)
-		close(sfd);
-	for (; rc == 0 && done < k; done++) {
-		if (siegel_path_join(src, sizeof(src), staging, names[done]) != 0 ||
-		    siegel_path_join(dst, sizeof(dst), outbox, names[done]) != 0) {
-			rc = siegel_fail(d, SIEGEL_E_LIMIT, "publish: path of %s too long", names[done]);
-			break;
-		}
-		if (link(src, dst) != 0) {
-			rc = siegel_fail(d, errno == EEXIST ? SIEGEL_E_EXISTS : SIEGEL_E_IO,
-				"publish %s: %s", dst, errno == EEXIST ? "exists already (nothing replaced)" :
+		if (rc == 0 && fsync(sfd) != 0)
+			rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync of the staging directory: %s",
 				strerror(errno));
+	}
+	int ofd = rc ? -1 : open(outbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rc == 0 && ofd < 0)
+		rc = siegel_fail(d, SIEGEL_E_IO, "publish: %s: %s", outbox, strerror(errno));
+	for (; rc == 0 && done < k; done++) {
+		if (move_noreplace(sfd, ofd, names[done]) != 0) {
+			rc = siegel_fail(d, errno == EEXIST ? SIEGEL_E_EXISTS : SIEGEL_E_IO,
+				"publish %s/%s: %s", outbox, names[done], errno == EEXIST ?
+				"exists already (nothing replaced)" : strerror(errno));
 			break;
 		}
 	}
 	if (rc) {
+		/* the job failed: what was moved out is deleted */
 		for (size_t i = 0; i < done; i++)
-			if (siegel_path_join(dst, sizeof(dst), outbox, names[i]) == 0)
-				unlink(dst);
+			(void)unlinkat(ofd, names[i], 0);
 	}
 	free(names);
-	if (rc == 0 && fsync_dir(outbox) != 0)
+	if (ofd >= 0 && fsync(ofd) != 0 && rc == 0)
 		rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", outbox, strerror(errno));
+	if (ofd >= 0)
+		close(ofd);
 	return rc;
 }
 
@@ -725,7 +718,7 @@ struct doc_bufs {
 
 /* Signs one document into staging. */
 static int sign_one(struct job *j, size_t i, const struct job_config *cfg,
-	const struct sign_signer *signer, struct raw_ctx *raw, const char *staging,
+	const struct sign_signer *signer, struct raw_ctx *raw, int sfd,
 	const char *key_id, struct doc_bufs *b, struct audit_group *ag, struct siegel_diag *d)
 {
 	struct job_doc *doc = &j->docs[i];
@@ -778,9 +771,9 @@ static int sign_one(struct job *j, size_t i, const struct job_config *cfg,
 	}
 	iov[n_iov++] = (struct iovec){ b->out.data, b->out.len };
 	if (rc == 0)
-		rc = stage_write(staging, doc->out_name, iov, n_iov, d);
+		rc = stage_write(sfd, doc->out_name, iov, n_iov, d);
 	if (rc == 0 && !doc->pdf && cfg->copy_original)
-		rc = stage_write(staging, doc->name, &(struct iovec){ (void *)data, len }, 1, d);
+		rc = stage_write(sfd, doc->name, &(struct iovec){ (void *)data, len }, 1, d);
 	if (rc == 0)
 		rc = audit_defer(cfg, ag, j, key_id, doc, "signed", d);
 	return rc;
@@ -819,6 +812,7 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	char *pin = NULL;
 	char staging[JOB_PATH_MAX];
 	int have_staging = 0;
+	int sfd = -1; /* the staging directory, opened before anything is staged */
 	int rc = 0;
 	int aborted = 0;
 	struct doc_bufs b;
@@ -857,6 +851,11 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 		goto fail;
 	}
 	have_staging = 1;
+	sfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0) {
+		rc = siegel_fail(&err, SIEGEL_E_IO, "staging %s: %s", staging, strerror(errno));
+		goto fail;
+	}
 	/* 3. the token */
 	rc = sign_p11_open(&p11, cfg->module, cfg->token, &err);
 	if (rc)
@@ -939,7 +938,7 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 					i + 1);
 				goto fail;
 			}
-			rc = sign_one(j, i, cfg, &signer, &raw, staging, signer.key_id, &b, audit, &err);
+			rc = sign_one(j, i, cfg, &signer, &raw, sfd, signer.key_id, &b, audit, &err);
 			if (rc) {
 				char why[sizeof(err.msg)];
 				memcpy(why, err.msg, sizeof(why));
@@ -969,11 +968,13 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 		goto fail;
 	free(audit);
 	audit = NULL;
-	rc = publish(staging, cfg->outbox, j, cfg->copy_original, &err);
+	rc = publish(sfd, cfg->outbox, j, cfg->copy_original, &err);
 	if (rc)
 		goto fail;
-	staging_remove(staging, j);
+	staging_remove(sfd, staging, j, 1);
 	have_staging = 0;
+	close(sfd);
+	sfd = -1;
 	j->reason[0] = 0;
 	rc = set_state(j, cfg, JOB_DONE, &err);
 	if (rc == 0)
@@ -991,7 +992,9 @@ fail:
 	sign_p11_close(p11);
 	doc_bufs_free(&b);
 	if (have_staging)
-		staging_remove(staging, j);
+		staging_remove(sfd, staging, j, 0);
+	if (sfd >= 0)
+		close(sfd);
 	snprintf(j->reason, sizeof(j->reason), "%s", err.msg[0] ? err.msg : siegel_strerror(rc));
 	j->n_signed = 0; /* nothing of it was published */
 	struct siegel_diag d2 = { { 0 } };

@@ -1,11 +1,15 @@
 /* sign_doc: reading a document to sign. The buffer is the caller's and is
  * reused from one document to the next; a regular file is read with one
- * read(2) into memory sized by fstat (no 64 KiB steps with reallocs), and the
+ * read(2) into memory sized by fstat (no 64 KiB steps with reallocs, no
+ * second read for the end: a file that grows meanwhile is read up to its
+ * size at the fstat; the caller's size and hash check decide whether those
+ * are the confirmed bytes), and the
  * bytes are hashed as read so that the confirmation check and the PAdES
  * byte-range hash share one pass over the document. */
 #include "sign/sign.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,10 +26,12 @@ int sign_doc_read(struct siegel_buf *b, EVP_MD_CTX *sha, const char *path, size_
 		return siegel_fail(d, errno == ENOENT ? SIEGEL_E_NOTFOUND : SIEGEL_E_IO, "%s: %s",
 			path, strerror(errno));
 	struct stat st;
-	size_t step = 65536;
+	size_t step = 65536, size = SIZE_MAX;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-	    (uint64_t)st.st_size <= max_len)
-		step = (size_t)st.st_size + 1; /* + 1: EOF is seen by the second read */
+	    (uint64_t)st.st_size <= max_len) {
+		size = (size_t)st.st_size;
+		step = size + 1;
+	}
 	int rc = 0;
 	if (siegel_buf_reserve(b, step) != 0)
 		rc = siegel_fail(d, SIEGEL_E_NOMEM, "%s: out of memory", path);
@@ -45,6 +51,8 @@ int sign_doc_read(struct siegel_buf *b, EVP_MD_CTX *sha, const char *path, size_
 		if (n == 0)
 			break;
 		b->len += (size_t)n;
+		if (b->len == size)
+			break;
 		if (b->len > max_len) {
 			rc = siegel_fail(d, SIEGEL_E_LIMIT, "%s: larger than the limit of %zu bytes",
 				path, max_len);

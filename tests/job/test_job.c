@@ -350,6 +350,40 @@ static void test_faults(void)
 	X509_free(expired);
 }
 
+/* Publication never replaces a file: with an output name taken in the
+ * outbox the job fails, the files it had already moved there are taken out
+ * again, and the file that was there is left as it was. */
+static void test_collision(void)
+{
+	char inbox[512], outbox[512], taken[700];
+	char **docs = make_docs("taken", 7, inbox, sizeof(inbox));
+	snprintf(outbox, sizeof(outbox), "%s/out-taken", dir);
+	struct pin_src ps = { 0 };
+	struct job_config c;
+	base_cfg(&c, "plain", cert_plain, 7, outbox, &ps);
+	/* documents 1-4 are published before it (Anlage03 as a .p7s) */
+	snprintf(taken, sizeof(taken), "%s/Dokument05.signiert.pdf", outbox);
+	static const char mine[] = "somebody else's file\n";
+	t_write(taken, mine, sizeof(mine) - 1);
+	struct job *j = NULL;
+	struct siegel_diag d = { { 0 } };
+	CHECK_OK(job_new(&j, (const char *const *)docs, 7, &c, &d));
+	free_docs(docs, 7);
+	if (j == NULL)
+		return;
+	CHECK(job_run(j, &c, &d) == SIEGEL_E_EXISTS);
+	CHECK(j->state == JOB_FAILED && strstr(j->reason, "exists already") != NULL);
+	CHECK(count_files(outbox) == 1); /* only the file that was there: no staging */
+	size_t n = 0;
+	uint8_t *b = t_read(taken, &n);
+	CHECK(b != NULL && n == sizeof(mine) - 1 && memcmp(b, mine, n) == 0);
+	free(b);
+	char ar[256];
+	audit_results(ar, sizeof(ar), j->id);
+	CHECK_STR(ar, "signed*7,failed,");
+	job_free(j);
+}
+
 static int pin_abort_cb(void *ctx, char *pin, size_t cap, size_t *len, const char *number,
 	unsigned round, unsigned rounds, unsigned attempt)
 {
@@ -684,6 +718,7 @@ int main(void)
 	}
 	test_pin_counts();
 	test_faults();
+	test_collision();
 	test_abort();
 	test_route();
 	test_pin_memory();
