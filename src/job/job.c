@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -22,6 +24,16 @@
 
 #define JOB_PATH_MAX 4096
 #define JOB_BAD_HANDLE 0x7fff0bad /* test hook: an object handle no token has */
+
+/* In the outbox: a job's staging directory is made as JOB_NEW_PREFIX,
+ * locked (flock, released by the kernel when the process ends) and only then
+ * renamed to JOB_STAGING_PREFIX<number>-<pid>, so a staging directory that
+ * can be locked belongs to a process that has ended. JOB_MANIFEST in it
+ * lists what publish() moves out (see there). */
+#define JOB_NEW_PREFIX ".siegel-new-"
+#define JOB_STAGING_PREFIX ".siegel-staging-"
+#define JOB_MANIFEST ".publishing"
+#define JOB_MANIFEST_MAX ((size_t)JOB_MAX_DOCS * 2 * (24 + JOB_MAX_NAME + 1))
 
 static const char *const state_names[] = { "CONFIRMED", "RUNNING", "DONE", "FAILED", "ABORTED" };
 
@@ -631,7 +643,49 @@ static void staging_remove(int sfd, const char *dir, const struct job *j, int pu
 		(void)unlinkat(sfd, j->docs[i].out_name, 0);
 		(void)unlinkat(sfd, j->docs[i].name, 0);
 	}
+	(void)unlinkat(sfd, JOB_MANIFEST, 0);
 	rmdir(dir);
+}
+
+/* The manifest of a publication: "<inode> <name>\0" per staged file, made
+ * durable before the first file is moved, so that after a crash in the
+ * middle the files this job moved into the outbox can be told from any
+ * other file of the same name (job_recover). */
+static int write_manifest(int sfd, const char **names, size_t k, struct siegel_diag *d)
+{
+	struct siegel_buf m;
+	siegel_buf_init(&m);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < k; i++) {
+		struct stat st;
+		if (fstatat(sfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = siegel_fail(d, SIEGEL_E_IO, "publish: %s: %s", names[i], strerror(errno));
+			break;
+		}
+		siegel_buf_printf(&m, "%llu %s", (unsigned long long)st.st_ino, names[i]);
+		siegel_buf_putc(&m, 0);
+	}
+	if (rc == 0 && m.err)
+		rc = siegel_fail(d, SIEGEL_E_NOMEM, "publish: out of memory");
+	int fd = rc ? -1 : openat(sfd, JOB_MANIFEST, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (rc == 0 && fd < 0)
+		rc = siegel_fail(d, SIEGEL_E_IO, "publish: manifest: %s", strerror(errno));
+	for (size_t off = 0; rc == 0 && off < m.len;) {
+		ssize_t w = write(fd, m.data + off, m.len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			rc = siegel_fail(d, SIEGEL_E_IO, "publish: manifest: %s",
+				w < 0 ? strerror(errno) : "short write");
+		else
+			off += (size_t)w;
+	}
+	if (rc == 0 && (fsync(fd) != 0 || fsync(sfd) != 0))
+		rc = siegel_fail(d, SIEGEL_E_IO, "publish: manifest: fsync: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	siegel_buf_free(&m);
+	return rc;
 }
 
 /* Moves one staged file into the outbox without replacing anything: rename
@@ -652,7 +706,7 @@ static int move_noreplace(int sfd, int ofd, const char *name)
 /* Moves every staged file into the outbox without replacing anything; on a
  * failure the ones already moved are taken back out. */
 static int publish(int sfd, const char *outbox, struct job *j, int with_originals,
-	struct siegel_diag *d)
+	const struct job_hooks *hooks, struct siegel_diag *d)
 {
 	size_t n_names = j->n_docs * (with_originals ? 2 : 1);
 	const char **names = calloc(n_names ? n_names : 1, sizeof(*names));
@@ -684,6 +738,8 @@ static int publish(int sfd, const char *outbox, struct job *j, int with_original
 			rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync of the staging directory: %s",
 				strerror(errno));
 	}
+	if (rc == 0)
+		rc = write_manifest(sfd, names, k, d);
 	int ofd = rc ? -1 : open(outbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rc == 0 && ofd < 0)
 		rc = siegel_fail(d, SIEGEL_E_IO, "publish: %s: %s", outbox, strerror(errno));
@@ -694,6 +750,8 @@ static int publish(int sfd, const char *outbox, struct job *j, int with_original
 				"exists already (nothing replaced)" : strerror(errno));
 			break;
 		}
+		if (hooks->point != NULL)
+			hooks->point(hooks->point_ctx, "moved", done + 1);
 	}
 	if (rc) {
 		/* the job failed: what was moved out is deleted */
@@ -776,6 +834,8 @@ static int sign_one(struct job *j, size_t i, const struct job_config *cfg,
 		rc = stage_write(sfd, doc->name, &(struct iovec){ (void *)data, len }, 1, d);
 	if (rc == 0)
 		rc = audit_defer(cfg, ag, j, key_id, doc, "signed", d);
+	if (rc == 0 && cfg->hooks.point != NULL)
+		cfg->hooks.point(cfg->hooks.point_ctx, "staged", i + 1);
 	return rc;
 }
 
@@ -840,22 +900,30 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	if (rc)
 		goto fail;
 	/* 2. staging next to the outbox (same file system: publication is link) */
-	char sname[64];
-	snprintf(sname, sizeof(sname), ".siegel-staging-%s-%ld", j->number, (long)getpid());
-	if (siegel_path_join(staging, sizeof(staging), cfg->outbox, sname) != 0) {
+	/* first the leftovers of jobs whose process ended in this outbox */
+	struct siegel_diag rd = { { 0 } };
+	if (job_recover(cfg, NULL, &rd) != 0) {
+		/* not fatal here: what is wrong with the outbox fails the steps below */
+	}
+	char sname[64], nname[64], fresh[JOB_PATH_MAX];
+	snprintf(sname, sizeof(sname), JOB_STAGING_PREFIX "%s-%ld", j->number, (long)getpid());
+	snprintf(nname, sizeof(nname), JOB_NEW_PREFIX "%s-%ld", j->number, (long)getpid());
+	if (siegel_path_join(staging, sizeof(staging), cfg->outbox, sname) != 0 ||
+	    siegel_path_join(fresh, sizeof(fresh), cfg->outbox, nname) != 0) {
 		rc = siegel_fail(&err, SIEGEL_E_LIMIT, "outbox path too long");
 		goto fail;
 	}
-	if (mkdir(staging, 0700) != 0) {
+	if (mkdir(fresh, 0700) != 0) {
+		rc = siegel_fail(&err, SIEGEL_E_IO, "staging %s: %s", fresh, strerror(errno));
+		goto fail;
+	}
+	sfd = open(fresh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 || flock(sfd, LOCK_EX) != 0 || rename(fresh, staging) != 0) {
 		rc = siegel_fail(&err, SIEGEL_E_IO, "staging %s: %s", staging, strerror(errno));
+		rmdir(fresh);
 		goto fail;
 	}
 	have_staging = 1;
-	sfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sfd < 0) {
-		rc = siegel_fail(&err, SIEGEL_E_IO, "staging %s: %s", staging, strerror(errno));
-		goto fail;
-	}
 	/* 3. the token */
 	rc = sign_p11_open(&p11, cfg->module, cfg->token, &err);
 	if (rc)
@@ -968,15 +1036,19 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 		goto fail;
 	free(audit);
 	audit = NULL;
-	rc = publish(sfd, cfg->outbox, j, cfg->copy_original, &err);
+	rc = publish(sfd, cfg->outbox, j, cfg->copy_original, &cfg->hooks, &err);
 	if (rc)
 		goto fail;
+	/* recorded DONE before the manifest goes: a crash in between leaves a
+	 * staging directory that job_recover only removes */
+	j->reason[0] = 0;
+	rc = set_state(j, cfg, JOB_DONE, &err);
+	if (rc == 0 && cfg->hooks.point != NULL)
+		cfg->hooks.point(cfg->hooks.point_ctx, "done", 0);
 	staging_remove(sfd, staging, j, 1);
 	have_staging = 0;
 	close(sfd);
 	sfd = -1;
-	j->reason[0] = 0;
-	rc = set_state(j, cfg, JOB_DONE, &err);
 	if (rc == 0)
 		rc = audit_append(cfg, j, signer.key_id, NULL, "published", &err);
 	sign_signer_free(&signer);
@@ -1009,6 +1081,224 @@ fail:
 	sign_signer_free(&signer);
 	return siegel_fail(d, rc ? rc : SIEGEL_E_STATE, "job %s %s, nothing published: %s",
 		j->number, aborted ? "aborted" : "failed", j->reason);
+}
+
+/* ---- recovery after a crash ---- */
+
+struct recover_row {
+	int64_t id;
+	char state[16];
+	char route[64];
+};
+
+static int recover_find(struct recover_row *r, struct store *s, const char *number)
+{
+	memset(r, 0, sizeof(*r));
+	if (s == NULL)
+		return 0;
+	store_lock(s);
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, state, route FROM sign_jobs WHERE number = ? "
+		"ORDER BY id DESC LIMIT 1", NULL);
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, number, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			r->id = sqlite3_column_int64(st, 0);
+			snprintf(r->state, sizeof(r->state), "%s", sqlite3_column_text(st, 1));
+			snprintf(r->route, sizeof(r->route), "%s", sqlite3_column_text(st, 2));
+		}
+		sqlite3_reset(st);
+	}
+	store_unlock(s);
+	return 0;
+}
+
+/* Takes out of the outbox what the manifest says this job moved there:
+ * a name is removed only while it is still the file that was moved (same
+ * inode). Returns how many were removed, or -1 if the manifest is not one
+ * publish() wrote. */
+static long recover_unpublish(int ofd, const uint8_t *m, size_t len)
+{
+	long taken = 0;
+	size_t i = 0;
+	while (i < len) {
+		unsigned long long ino = 0;
+		size_t digits = 0;
+		while (i < len && m[i] >= '0' && m[i] <= '9' && digits < 20) {
+			ino = ino * 10 + (unsigned)(m[i++] - '0');
+			digits++;
+		}
+		if (digits == 0 || i >= len || m[i++] != ' ')
+			return -1;
+		const char *name = (const char *)m + i;
+		size_t nl = strnlen(name, len - i);
+		if (nl == 0 || nl == len - i || nl > JOB_MAX_NAME || memchr(name, '/', nl) != NULL ||
+		    strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			return -1;
+		i += nl + 1;
+		struct stat st;
+		if (fstatat(ofd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    (unsigned long long)st.st_ino == ino && unlinkat(ofd, name, 0) == 0)
+			taken++;
+	}
+	return taken;
+}
+
+/* Records an interrupted job FAILED, with its audit entry. */
+static void recover_record(const struct job_config *cfg, const struct recover_row *row,
+	const char *number, const char *why)
+{
+	if (cfg->store == NULL || row->id == 0 || strcmp(row->state, "DONE") == 0 ||
+	    strcmp(row->state, "FAILED") == 0 || strcmp(row->state, "ABORTED") == 0)
+		return;
+	struct siegel_diag d2 = { { 0 } };
+	struct sqlp ps[] = {
+		{ 's', 0, why, 0, 0 }, { 'i', job_now(cfg), 0, 0, 0 }, { 'i', row->id, 0, 0, 0 },
+	};
+	if (db_exec(cfg->store, "UPDATE sign_jobs SET state = 'FAILED', n_signed = 0, reason = ?, "
+		"finished_at = ? WHERE id = ? AND state IN ('CONFIRMED', 'RUNNING')", ps, 3, &d2) != 0)
+		return;
+	struct job j;
+	memset(&j, 0, sizeof(j));
+	j.id = row->id;
+	snprintf(j.number, sizeof(j.number), "%s", number);
+	struct job_config c = *cfg;
+	c.route = row->route;
+	char res[JOB_MAX_REASON + 16];
+	snprintf(res, sizeof(res), "failed: %s", why);
+	(void)audit_append(&c, &j, "", NULL, res, &d2);
+}
+
+/* One staging directory: 1 if it was an ended job's and is cleaned up. */
+static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
+{
+	const char *num = dname + strlen(JOB_STAGING_PREFIX);
+	if (strlen(num) < JOB_NUMBER_LEN + 2 || num[JOB_NUMBER_LEN] != '-')
+		return 0;
+	char number[JOB_NUMBER_LEN + 1];
+	memcpy(number, num, JOB_NUMBER_LEN);
+	number[JOB_NUMBER_LEN] = 0;
+	int sfd = openat(ofd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0)
+		return 0;
+	if (flock(sfd, LOCK_EX | LOCK_NB) != 0) {
+		close(sfd); /* a running job's */
+		return 0;
+	}
+	struct recover_row row;
+	recover_find(&row, cfg->store, number);
+	const char *why = "interrupted: the process ended before publication; nothing was published";
+	char buf[JOB_MAX_REASON];
+	int mfd = openat(sfd, JOB_MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (mfd >= 0 && strcmp(row.state, "DONE") != 0) {
+		struct siegel_buf m;
+		siegel_buf_init(&m);
+		struct stat st;
+		long taken = -1;
+		if (fstat(mfd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= JOB_MANIFEST_MAX &&
+		    siegel_buf_reserve(&m, (size_t)st.st_size + 1) == 0) {
+			ssize_t n;
+			while (m.len <= (size_t)st.st_size &&
+			       (n = read(mfd, m.data + m.len, (size_t)st.st_size + 1 - m.len)) > 0)
+				m.len += (size_t)n;
+			if (m.len == (size_t)st.st_size)
+				taken = recover_unpublish(ofd, m.data, m.len);
+		}
+		siegel_buf_free(&m);
+		if (taken >= 0)
+			snprintf(buf, sizeof(buf), "interrupted: the process ended during publication; "
+				"the %ld files it had published were taken out again", taken);
+		else
+			snprintf(buf, sizeof(buf), "interrupted: the process ended during publication, and "
+				"its record of what it published is unreadable: check the outbox");
+		why = buf;
+	}
+	if (mfd >= 0)
+		close(mfd);
+	/* the staged files, then the directory */
+	int dfd = dup(sfd);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (dir == NULL && dfd >= 0)
+		close(dfd);
+	for (struct dirent *e; dir != NULL && (e = readdir(dir)) != NULL;)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			(void)unlinkat(sfd, e->d_name, 0);
+	if (dir != NULL)
+		closedir(dir);
+	(void)unlinkat(ofd, dname, AT_REMOVEDIR);
+	(void)fsync(ofd);
+	close(sfd);
+	recover_record(cfg, &row, number, why);
+	return 1;
+}
+
+/* A staging directory not yet renamed: left by a job that ended between
+ * its mkdir and its rename (empty then), unless a job holds its lock. */
+static void recover_fresh(int ofd, const char *dname)
+{
+	int fd = openat(ofd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		(void)unlinkat(ofd, dname, AT_REMOVEDIR);
+	close(fd);
+}
+
+int job_recover(const struct job_config *cfg, size_t *n_out, struct siegel_diag *d)
+{
+	if (n_out != NULL)
+		*n_out = 0;
+	if (cfg == NULL || cfg->outbox == NULL)
+		return siegel_fail(d, SIEGEL_E_INVAL, "job: no outbox to recover");
+	int ofd = open(cfg->outbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ofd < 0)
+		return errno == ENOENT ? 0 : siegel_fail(d, SIEGEL_E_IO, "recover: %s: %s", cfg->outbox,
+			strerror(errno));
+	int lfd = dup(ofd);
+	DIR *dir = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (dir == NULL) {
+		if (lfd >= 0)
+			close(lfd);
+		close(ofd);
+		return siegel_fail(d, SIEGEL_E_IO, "recover: %s: %s", cfg->outbox, strerror(errno));
+	}
+	/* names first: the directory changes while they are handled */
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+		if (strncmp(e->d_name, JOB_STAGING_PREFIX, strlen(JOB_STAGING_PREFIX)) != 0 &&
+		    strncmp(e->d_name, JOB_NEW_PREFIX, strlen(JOB_NEW_PREFIX)) != 0)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			char **nv = realloc(names, nc * sizeof(*nv));
+			if (nv == NULL) {
+				rc = siegel_fail(d, SIEGEL_E_NOMEM, "recover: out of memory");
+				break;
+			}
+			names = nv;
+			cap = nc;
+		}
+		if ((names[n] = strdup(e->d_name)) == NULL) {
+			rc = siegel_fail(d, SIEGEL_E_NOMEM, "recover: out of memory");
+			break;
+		}
+		n++;
+	}
+	closedir(dir);
+	size_t done = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && strncmp(names[i], JOB_STAGING_PREFIX, strlen(JOB_STAGING_PREFIX)) == 0)
+			done += (size_t)recover_one(cfg, ofd, names[i]);
+		else if (rc == 0)
+			recover_fresh(ofd, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	close(ofd);
+	if (n_out != NULL)
+		*n_out = done;
+	return rc;
 }
 
 /* ---- status and abort by reference ---- */

@@ -8,7 +8,9 @@
  * directory and are published only when every document is signed and self-
  * checked; on any fault nothing is published, the job is marked failed with
  * the reason and the authorization is reset. Every signature is recorded in
- * the audit trail of the store (hash chain, each entry signed).
+ * the audit trail of the store (hash chain, each entry signed). A job whose
+ * process ended in the middle (crash, kill) is cleaned up by the next job
+ * into the same outbox (job_recover): nothing of it stays published.
  *
  * Routes (job_route.c): the directory route of fideAS sign, configured as
  * data (one [route NAME] section per route). */
@@ -51,6 +53,12 @@ struct job_hooks {
 	void (*modify)(void *ctx, const char *path);
 	void *modify_ctx;
 	size_t selfcheck_fail_at;     /* corrupt the signature value the token returned */
+	/* called at points of job_run: "staged" after document k is in
+	 * staging, "moved" after the k-th file is published, "done" once the
+	 * job is recorded DONE (k = 0) and before staging is removed; a crash
+	 * test ends the process there */
+	void (*point)(void *ctx, const char *where, size_t k);
+	void *point_ctx;
 };
 
 struct job_config {
@@ -120,6 +128,14 @@ int job_new(struct job **out, const char *const *paths, size_t n, const struct j
 /* Runs a confirmed job (see the top of this file). On failure the job's
  * state and reason say why, and no output exists. */
 int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d) SIEGEL_WUR;
+/* Cleans up after jobs whose process ended (crash, kill) with cfg->outbox
+ * as outbox: every staging directory there that no running job holds. The
+ * files such a job had already moved into the outbox are taken out again
+ * (only while they are still the files it moved), its staged files are
+ * removed, and it is recorded FAILED ("interrupted") with an audit entry; a
+ * job already recorded DONE only loses its staging directory. job_run does
+ * this first. n_out (optional): how many staging directories were cleaned. */
+int job_recover(const struct job_config *cfg, size_t *n_out, struct siegel_diag *d) SIEGEL_WUR;
 /* Manual abort from another thread (takes effect before the next document). */
 void job_abort(struct job *j);
 void job_free(struct job *j);

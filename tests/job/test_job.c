@@ -4,12 +4,16 @@
  * confirmation, failed self-check), a wrong PIN signs nothing, the session is
  * logged out after the job, manual abort, the audit trail (gap and edit
  * detection), the PIN neither in process memory after the job nor in the
- * store, and the directory route. */
+ * store, the directory route, and recovery after the process was killed
+ * while signing, while publishing and after it. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -384,6 +388,112 @@ static void test_collision(void)
 	job_free(j);
 }
 
+/* ---- killed in the middle: the next job in the outbox cleans up ---- */
+
+struct crash_at {
+	const char *where;
+	size_t k;
+};
+
+static void crash_point(void *ctx, const char *where, size_t k)
+{
+	const struct crash_at *c = ctx;
+	if (strcmp(where, c->where) == 0 && k == c->k)
+		raise(SIGKILL);
+}
+
+static void test_crash(void)
+{
+	static const struct crash_at cases[] = { { "staged", 3 }, { "moved", 2 }, { "done", 0 } };
+	char db[600];
+	snprintf(db, sizeof(db), "%s/siegel.db", dir);
+	for (size_t ci = 0; ci < 3; ci++) {
+		char tag[64], inbox[512], outbox[512];
+		snprintf(tag, sizeof(tag), "crash-%s", cases[ci].where);
+		char **docs = make_docs(tag, 7, inbox, sizeof(inbox));
+		snprintf(outbox, sizeof(outbox), "%s/out-%s", dir, tag);
+		struct pin_src ps = { 0 };
+		struct job_config c;
+		base_cfg(&c, "plain", cert_plain, 7, outbox, &ps);
+		char number[JOB_NUMBER_LEN + 1] = "";
+		int fds[2];
+		if (pipe(fds) != 0)
+			exit(99);
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* its own store connection: the parent's is not the child's */
+			close(fds[0]);
+			struct store *cs = NULL;
+			struct siegel_diag d = { { 0 } };
+			if (store_open(&cs, db, &d) != 0)
+				_exit(90);
+			c.store = cs;
+			c.hooks.point = crash_point;
+			c.hooks.point_ctx = (void *)&cases[ci];
+			struct job *j = NULL;
+			if (job_new(&j, (const char *const *)docs, 7, &c, &d) != 0 ||
+			    write(fds[1], j->number, JOB_NUMBER_LEN) != JOB_NUMBER_LEN)
+				_exit(91);
+			if (job_run(j, &c, &d) != 0)
+				fprintf(stderr, "crash job: %s\n", d.msg);
+			_exit(92); /* not reached: the hook ends the process */
+		}
+		close(fds[1]);
+		CHECK(read(fds[0], number, JOB_NUMBER_LEN) == JOB_NUMBER_LEN);
+		close(fds[0]);
+		int status = 0;
+		waitpid(pid, &status, 0);
+		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		/* left behind: the staging directory and what was published */
+		size_t published = ci == 0 ? 0 : ci == 1 ? 2 : 7;
+		CHECK(count_files(outbox) == published + 1);
+		/* a staging directory whose job is alive (holds the lock) stays */
+		char live[700];
+		snprintf(live, sizeof(live), "%s/.siegel-staging-LIVEJB-1", outbox);
+		CHECK(mkdir(live, 0700) == 0);
+		int lfd = open(live, O_RDONLY | O_DIRECTORY);
+		CHECK(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
+		struct siegel_diag d = { { 0 } };
+		struct job_status js;
+		if (ci < 2) {
+			/* the next job of the same documents into the same outbox:
+			 * it cleans up first, so none of its names is taken */
+			struct job *j = NULL;
+			CHECK_OK(job_new(&j, (const char *const *)docs, 7, &c, &d));
+			if (j != NULL) {
+				CHECK_OK(job_run(j, &c, &d));
+				CHECK(j->state == JOB_DONE);
+				job_free(j);
+			}
+			CHECK(count_files(outbox) == 7 + 1);
+			CHECK_OK(job_status_get(&js, st, number, &d));
+			CHECK_STR(js.state, "FAILED");
+			CHECK(strstr(js.reason, "interrupted") != NULL);
+			if (ci == 1)
+				CHECK(strstr(js.reason, "the 2 files it had published were taken out") != NULL);
+			char ar[256];
+			audit_results(ar, sizeof(ar), js.id);
+			/* the entries of a job under 64 documents are written before
+			 * publication: killed while signing, they were not yet */
+			CHECK_STR(ar, ci == 0 ? "failed," : "signed*7,failed,");
+		} else {
+			/* recorded DONE: only its staging directory goes */
+			size_t n = 0;
+			CHECK_OK(job_recover(&c, &n, &d));
+			CHECK(n == 1);
+			CHECK(count_files(outbox) == 7 + 1);
+			CHECK_OK(job_status_get(&js, st, number, &d));
+			CHECK_STR(js.state, "DONE");
+		}
+		struct stat sb;
+		CHECK(stat(live, &sb) == 0);
+		close(lfd);
+		rmdir(live);
+		free_docs(docs, 7);
+	}
+}
+
 static int pin_abort_cb(void *ctx, char *pin, size_t cap, size_t *len, const char *number,
 	unsigned round, unsigned rounds, unsigned attempt)
 {
@@ -719,6 +829,7 @@ int main(void)
 	test_pin_counts();
 	test_faults();
 	test_collision();
+	test_crash();
 	test_abort();
 	test_route();
 	test_pin_memory();
