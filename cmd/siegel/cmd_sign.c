@@ -1,4 +1,4 @@
-/* siegel sign file|batch|route run|job status|job abort: batch signing from
+/* siegel sign file|batch|route run|job status|job abort|job recover: batch signing from
  * the command line. The signer sees the confirmed list and the job number
  * before the PIN is asked for; the PIN is read without echo from the
  * terminal (or from --pin-fd N for scripts), straight into locked memory. */
@@ -30,6 +30,10 @@ static const char sign_usage[] =
 	"       siegel sign route run NAME --config FILE  run a directory route\n"
 	"       siegel sign job status ID|NUMBER [--json]\n"
 	"       siegel sign job abort ID|NUMBER\n"
+	"       siegel sign job recover --out DIR [--json]\n"
+	"                         clean up after jobs whose process ended (crash, kill) with DIR\n"
+	"                         as outbox: what they published is taken out again, they are\n"
+	"                         recorded FAILED (the next job into DIR does this by itself)\n"
 	"       siegel sign audit verify [--head SEQ:HASH] [--json]\n"
 	"                         check the audit trail (sequence, hash chain, signatures) and\n"
 	"                         print its head; --head: a head recorded earlier must still be\n"
@@ -456,9 +460,43 @@ out:
 	return rc ? fail(o, rc, &d) : 0;
 }
 
+/* siegel sign job recover --out DIR: job_recover with the data directory's
+ * store and audit key. */
+static int cmd_recover(const struct sign_opts *o)
+{
+	struct siegel_diag d = { { 0 } };
+	if (o->n_pos != 0 || o->out == NULL) {
+		fputs(sign_usage, stderr);
+		return 2;
+	}
+	struct store *st = NULL;
+	struct csp_key ak;
+	memset(&ak, 0, sizeof(ak));
+	int rc = open_store(&st, o, &d);
+	if (rc == 0)
+		rc = audit_key_open(&ak, o, &d);
+	struct job_config c;
+	memset(&c, 0, sizeof(c));
+	c.outbox = o->out;
+	c.store = st;
+	c.audit_key = &ak;
+	size_t n = 0;
+	if (rc == 0)
+		rc = job_recover(&c, &n, &d);
+	if (rc == 0 && o->json)
+		cli_print_json(json_pack("{s:s, s:I}", "outbox", o->out, "recovered", (json_int_t)n));
+	else if (rc == 0)
+		printf("%zu ended job%s cleaned up in %s\n", n, n == 1 ? "" : "s", o->out);
+	csp_key_release(&ak);
+	store_close(st);
+	return rc ? fail(o, rc, &d) : 0;
+}
+
 static int cmd_job(const struct sign_opts *o, const char *op)
 {
 	struct siegel_diag d = { { 0 } };
+	if (strcmp(op, "recover") == 0)
+		return cmd_recover(o);
 	if (o->n_pos != 1) {
 		fputs(sign_usage, stderr);
 		return 2;
@@ -577,7 +615,8 @@ int cmd_sign(int argc, char **argv)
 		return cmd_audit(&o);
 	}
 	if (strcmp(what, "job") == 0) {
-		if (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "abort") != 0) {
+		if (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "abort") != 0 &&
+		    strcmp(argv[1], "recover") != 0) {
 			fputs(sign_usage, stderr);
 			return 2;
 		}

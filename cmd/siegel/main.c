@@ -51,6 +51,7 @@ static const char usage[] =
 	"  sign file|batch FILE|DIR...   batch signing (PAdES for PDF, CAdES .p7s otherwise)\n"
 	"  sign route run NAME --config FILE   run a directory route\n"
 	"  sign job status|abort ID|NUMBER     a signing job\n"
+	"  sign job recover --out DIR   clean up after jobs whose process ended\n"
 	"  sign audit verify [--head SEQ:HASH]   check the signing audit trail\n"
 	"\n"
 	"(siegel verify, serve, sign ... without arguments or with --help print their own options)\n"

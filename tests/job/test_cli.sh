@@ -1,5 +1,5 @@
 #!/bin/bash
-# siegel sign file|batch|route run|job status|job abort end to end: a SoftHSM2
+# siegel sign file|batch|route run|job status|abort|recover end to end: a SoftHSM2
 # token made with softhsm2-util/pkcs11-tool, a certificate for the token key
 # issued with the openssl CLI, PINs from --pin-fd; outputs checked with pdfsig
 # and openssl cms.
@@ -159,6 +159,35 @@ check "p7s: siegel verify 0" "$BIN" verify "$T/out/Rechnung.txt.p7s" "$T/in/Rech
 echo "Rechnung 4712" > "$T/other.txt"
 "$BIN" verify "$T/out/Rechnung.txt.p7s" "$T/other.txt" --store "$T/qstore" --no-ocsp >/dev/null 2>&1
 check "p7s with other content: 107" test $? -eq 107
+
+# killed in the middle: the first document staged, the process waiting for
+# the second PIN (n = 1) gets SIGKILL; job recover cleans up and records it
+mkfifo "$T/pins"
+"$BIN" sign file "$T/in/Dokument1.pdf" "$T/in/Rechnung.txt" --data "$T/data" --module $M \
+	--token cli --key signer --cert "$T/signer.pem" --trust "$T/ca.pem" --yes --pin-fd 3 \
+	--out "$T/out4" 3<"$T/pins" >/dev/null 2>&1 &
+KPID=$!
+exec 4>"$T/pins"
+printf '73914628\n' >&4
+for _ in $(seq 200); do
+	ls "$T/out4"/.siegel-staging-*/Dokument1.signiert.pdf >/dev/null 2>&1 && break
+	sleep 0.05
+done
+kill -9 $KPID
+wait $KPID 2>/dev/null
+exec 4>&-
+KDIR=$(ls -d "$T/out4"/.siegel-staging-* 2>/dev/null | head -1)
+check "killed job left its staging" test -n "$KDIR"
+KNUM=$(basename "$KDIR" | sed -n 's/^\.siegel-staging-\([A-Z0-9]*\)-.*/\1/p')
+"$BIN" sign job recover --out "$T/out4" --data "$T/data" --json > "$T/rec.json"
+check "recover exit 0" test $? -eq 0
+check "recover: one job" grep -q '"recovered": *1' "$T/rec.json"
+check "recover: nothing left" test -z "$(ls -A "$T/out4")"
+"$BIN" sign job status "$KNUM" --data "$T/data" --json > "$T/ks.json"
+check "killed job FAILED" grep -q '"state": *"FAILED"' "$T/ks.json"
+check "killed job interrupted" grep -q 'interrupted' "$T/ks.json"
+"$BIN" sign job recover --out "$T/out4" --data "$T/data" > "$T/rec2.txt"
+check "recover again: nothing" grep -q '^0 ended jobs' "$T/rec2.txt"
 
 # nothing of the PIN in the data directory
 check "PIN not in the store" bash -c "! grep -rqa '73914628' '$T/data'"
