@@ -787,7 +787,7 @@ static int sign_one(struct job *j, size_t i, const struct job_config *cfg,
 	 * of the byte-range hash */
 	if (EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1)
 		return siegel_fail(d, SIEGEL_E_CRYPTO, "SHA-256 unavailable");
-	int rc = sign_doc_read(&b->in, b->sha, doc->path, SIGN_MAX_DOC_BYTES, d);
+	int rc = sign_doc_read(&b->in, b->sha, doc->path, SIGN_MAX_DOC_BYTES, doc->size, d);
 	if (rc)
 		return rc;
 	const uint8_t *data = b->in.data;

@@ -201,9 +201,14 @@ int sign_pades_update(struct siegel_buf *upd, const uint8_t *pdf, size_t pdf_len
 
 /* Reads a document into b (reset first, its memory reused), at most max_len
  * bytes, in one read for a regular file, and feeds it to sha (optional,
- * initialised by the caller). */
+ * initialised by the caller). expect: the size the caller confirmed, or
+ * SIGN_DOC_SIZE_UNKNOWN. With it there is no fstat: one read asks for more
+ * than expect bytes, and more than expect (the file grew) ends the reading,
+ * so the caller's size check must decide; without it the size comes from
+ * fstat. */
+#define SIGN_DOC_SIZE_UNKNOWN SIZE_MAX
 int sign_doc_read(struct siegel_buf *b, EVP_MD_CTX *sha, const char *path, size_t max_len,
-	struct siegel_diag *d) SIEGEL_WUR;
+	size_t expect, struct siegel_diag *d) SIEGEL_WUR;
 
 /* 1 if data starts like a PDF ("%PDF-" within the first 1024 bytes). */
 int sign_is_pdf(const uint8_t *data, size_t len);

@@ -1,9 +1,9 @@
 /* sign_doc: reading a document to sign. The buffer is the caller's and is
  * reused from one document to the next; a regular file is read with one
- * read(2) into memory sized by fstat (no 64 KiB steps with reallocs, no
- * second read for the end: a file that grows meanwhile is read up to its
- * size at the fstat; the caller's size and hash check decide whether those
- * are the confirmed bytes), and the
+ * read(2) into memory sized by the confirmed size or fstat (no 64 KiB steps
+ * with reallocs, no second read for the end: a file that grows meanwhile is
+ * read up to a little more than that size; the caller's size and hash check
+ * decide whether those are the confirmed bytes), and the
  * bytes are hashed as read so that the confirmation check and the PAdES
  * byte-range hash share one pass over the document. */
 #include "sign/sign.h"
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 int sign_doc_read(struct siegel_buf *b, EVP_MD_CTX *sha, const char *path, size_t max_len,
-	struct siegel_diag *d)
+	size_t expect, struct siegel_diag *d)
 {
 	if (b == NULL || path == NULL)
 		return siegel_fail(d, SIEGEL_E_INVAL, "read: no buffer or path");
@@ -27,8 +27,12 @@ int sign_doc_read(struct siegel_buf *b, EVP_MD_CTX *sha, const char *path, size_
 			path, strerror(errno));
 	struct stat st;
 	size_t step = 65536, size = SIZE_MAX;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-	    (uint64_t)st.st_size <= max_len) {
+	int known = expect != SIGN_DOC_SIZE_UNKNOWN && expect <= max_len;
+	if (known) {
+		size = expect;
+		step = expect + 2; /* room to see expect + 1 bytes in one read */
+	} else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+		   (uint64_t)st.st_size <= max_len) {
 		size = (size_t)st.st_size;
 		step = size + 1;
 	}
@@ -51,13 +55,13 @@ int sign_doc_read(struct siegel_buf *b, EVP_MD_CTX *sha, const char *path, size_
 		if (n == 0)
 			break;
 		b->len += (size_t)n;
-		if (b->len == size)
-			break;
 		if (b->len > max_len) {
 			rc = siegel_fail(d, SIEGEL_E_LIMIT, "%s: larger than the limit of %zu bytes",
 				path, max_len);
 			break;
 		}
+		if (b->len == size || (known && b->len > size))
+			break;
 	}
 	close(fd);
 	if (rc == 0 && sha != NULL && EVP_DigestUpdate(sha, b->data, b->len) != 1)

@@ -211,7 +211,7 @@ static void test_update_midstate(struct signer_set *ss)
 		uint8_t h[32], hw[32];
 		SHA256(want, want_len, hw);
 		CHECK(EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1);
-		CHECK_OK(sign_doc_read(&in, sha, src, SIGN_MAX_DOC_BYTES, &d));
+		CHECK_OK(sign_doc_read(&in, sha, src, SIGN_MAX_DOC_BYTES, SIGN_DOC_SIZE_UNKNOWN, &d));
 		CHECK(in.len == want_len && memcmp(in.data, want, want_len) == 0);
 		CHECK(EVP_MD_CTX_copy_ex(fin, sha) == 1 && EVP_DigestFinal_ex(fin, h, NULL) == 1);
 		CHECK(memcmp(h, hw, 32) == 0);
@@ -234,7 +234,7 @@ static void test_update_midstate(struct signer_set *ss)
 	}
 	/* a hash state of another hash than the signer's is refused */
 	CHECK(EVP_DigestInit_ex(sha, EVP_sha384(), NULL) == 1);
-	CHECK_OK(sign_doc_read(&in, sha, out_path_classic(), SIGN_MAX_DOC_BYTES, &d));
+	CHECK_OK(sign_doc_read(&in, sha, out_path_classic(), SIGN_MAX_DOC_BYTES, SIGN_DOC_SIZE_UNKNOWN, &d));
 	struct sign_cms_params cp = { .sign = raw, .sign_ctx = &ss->c };
 	struct sign_pades_opts po = { .when = time(NULL) };
 	CHECK_RC(sign_pades_update(&upd, in.data, in.len, sha, &ss->s, &cp, &po, &d),
@@ -244,12 +244,22 @@ static void test_update_midstate(struct signer_set *ss)
 	char small[512];
 	snprintf(small, sizeof(small), "%s/small.dat", dir);
 	t_write(small, "abc", 3);
-	CHECK_OK(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, &d));
+	CHECK_OK(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, SIGN_DOC_SIZE_UNKNOWN, &d));
 	CHECK(in.len == 3 && memcmp(in.data, "abc", 3) == 0);
-	CHECK_RC(sign_doc_read(&in, NULL, small, 2, &d), SIEGEL_E_LIMIT);
+	CHECK_RC(sign_doc_read(&in, NULL, small, 2, SIGN_DOC_SIZE_UNKNOWN, &d), SIEGEL_E_LIMIT);
+	CHECK(in.len == 0);
+	/* with the confirmed size: exactly it; a file that grew or shrank reads
+	 * as another size, which the caller's check sees */
+	CHECK_OK(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, 3, &d));
+	CHECK(in.len == 3 && memcmp(in.data, "abc", 3) == 0);
+	CHECK_OK(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, 2, &d));
+	CHECK(in.len == 3);
+	CHECK_OK(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, 7, &d));
+	CHECK(in.len == 3 && memcmp(in.data, "abc", 3) == 0);
+	CHECK_RC(sign_doc_read(&in, NULL, small, 2, 2, &d), SIEGEL_E_LIMIT);
 	CHECK(in.len == 0);
 	snprintf(small, sizeof(small), "%s/does-not-exist", dir);
-	CHECK_RC(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, &d), SIEGEL_E_NOTFOUND);
+	CHECK_RC(sign_doc_read(&in, NULL, small, SIGN_MAX_DOC_BYTES, SIGN_DOC_SIZE_UNKNOWN, &d), SIEGEL_E_NOTFOUND);
 	EVP_MD_CTX_free(sha);
 	EVP_MD_CTX_free(fin);
 	siegel_buf_free(&in);
