@@ -243,11 +243,11 @@ static int audit_append(const struct job_config *cfg, const struct job *j, const
 
 /* The "signed" entries of a job are written JOB_AUDIT_GROUP at a time, in
  * one store transaction (one fsync instead of one per document), and always
- * before anything is published: a published signature has its entry. A
- * crash before publication can lose the entries of signatures that were
- * never published, as a crash between C_Sign and its entry always could.
- * The strings the entries point to (job, documents, key id) live as long as
- * the job. */
+ * before anything is published: a published signature has its entry. When
+ * the process ends before, job_recover writes the entries of the outputs it
+ * finds staged (recover_signed); only a signature not yet staged is lost, as
+ * a crash between C_Sign and its entry always could. The strings the
+ * entries point to (job, documents, key id) live as long as the job. */
 #define JOB_AUDIT_GROUP 64
 
 struct audit_group {
@@ -587,10 +587,11 @@ static int set_state(struct job *j, const struct job_config *cfg, enum job_state
 	struct sqlp ps[] = {
 		{ 's', 0, job_state_name(s), 0, 0 }, { 'i', (int64_t)j->n_signed, 0, 0, 0 },
 		{ 'i', j->pin_asks, 0, 0, 0 }, { j->reason[0] ? 's' : 'n', 0, j->reason, 0, 0 },
-		{ end ? 'i' : 'n', job_now(cfg), 0, 0, 0 }, { 'i', j->id, 0, 0, 0 },
+		{ end ? 'i' : 'n', job_now(cfg), 0, 0, 0 }, { j->key_id[0] ? 's' : 'n', 0, j->key_id, 0, 0 },
+		{ 'i', j->id, 0, 0, 0 },
 	};
 	return db_exec(cfg->store, "UPDATE sign_jobs SET state = ?, n_signed = ?, pin_asks = ?, "
-		"reason = ?, finished_at = ? WHERE id = ?", ps, 6, d);
+		"reason = ?, finished_at = ?, key_id = COALESCE(?, key_id) WHERE id = ?", ps, 7, d);
 }
 
 /* Writes the pieces to a new file name in the staging directory sfd with
@@ -889,14 +890,15 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 		rc = siegel_fail(&err, SIEGEL_E_STATE, "aborted before the start");
 		goto fail;
 	}
-	rc = set_state(j, cfg, JOB_RUNNING, &err);
-	if (rc)
-		goto fail;
 	/* 1. the signer certificate, before anything is signed */
 	rc = sign_cert_check(cfg->cert, cfg->chain, cfg->trust, job_now(cfg), &err);
 	if (rc)
 		goto fail;
 	rc = sign_signer_init(&signer, cfg->cert, cfg->chain, cfg->hash_nid, cfg->rsa_pss, &err);
+	if (rc)
+		goto fail;
+	memcpy(j->key_id, signer.key_id, sizeof(j->key_id));
+	rc = set_state(j, cfg, JOB_RUNNING, &err);
 	if (rc)
 		goto fail;
 	/* 2. staging next to the outbox (same file system: publication is link) */
@@ -1089,6 +1091,7 @@ struct recover_row {
 	int64_t id;
 	char state[16];
 	char route[64];
+	char key_id[65];
 };
 
 static int recover_find(struct recover_row *r, struct store *s, const char *number)
@@ -1097,14 +1100,16 @@ static int recover_find(struct recover_row *r, struct store *s, const char *numb
 	if (s == NULL)
 		return 0;
 	store_lock(s);
-	sqlite3_stmt *st = store_stmt(s, "SELECT id, state, route FROM sign_jobs WHERE number = ? "
-		"ORDER BY id DESC LIMIT 1", NULL);
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, state, route, key_id FROM sign_jobs "
+		"WHERE number = ? ORDER BY id DESC LIMIT 1", NULL);
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, number, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_ROW) {
+			const unsigned char *k = sqlite3_column_text(st, 3);
 			r->id = sqlite3_column_int64(st, 0);
 			snprintf(r->state, sizeof(r->state), "%s", sqlite3_column_text(st, 1));
 			snprintf(r->route, sizeof(r->route), "%s", sqlite3_column_text(st, 2));
+			snprintf(r->key_id, sizeof(r->key_id), "%s", k ? (const char *)k : "");
 		}
 		sqlite3_reset(st);
 	}
@@ -1143,6 +1148,76 @@ static long recover_unpublish(int ofd, const uint8_t *m, size_t len)
 	return taken;
 }
 
+/* The "signed" entries an ended job had not written yet (they go to the
+ * store in groups): one for every output still in staging without one,
+ * with the staged file's time. Only documents whose output reached staging
+ * are known to be signed; a signature made in the last moment before the
+ * process ended, and not yet staged, cannot be seen. */
+static void recover_signed(const struct job_config *cfg, const struct recover_row *row,
+	const char *number, int sfd)
+{
+	if (cfg->store == NULL || cfg->audit_key == NULL || row->id == 0)
+		return;
+	struct job j;
+	memset(&j, 0, sizeof(j));
+	j.id = row->id;
+	snprintf(j.number, sizeof(j.number), "%s", number);
+	size_t cap = 0;
+	int64_t *at = NULL;
+	store_lock(cfg->store);
+	sqlite3_stmt *st = store_stmt(cfg->store, "SELECT name, sha256, output FROM sign_job_docs "
+		"WHERE job_id = ?1 AND name NOT IN (SELECT doc_name FROM sign_audit WHERE job_id = ?1 "
+		"AND result = 'signed' AND doc_name IS NOT NULL) ORDER BY idx", NULL);
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, row->id);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *name = (const char *)sqlite3_column_text(st, 0);
+			const char *out = (const char *)sqlite3_column_text(st, 2);
+			struct stat sb;
+			if (name == NULL || out == NULL || sqlite3_column_bytes(st, 1) != 32 ||
+			    fstatat(sfd, out, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+				continue;
+			if (j.n_docs == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				struct job_doc *nd = realloc(j.docs, nc * sizeof(*nd));
+				int64_t *na = realloc(at, nc * sizeof(*na));
+				if (nd != NULL)
+					j.docs = nd;
+				if (na != NULL)
+					at = na;
+				if (nd == NULL || na == NULL)
+					break;
+				cap = nc;
+			}
+			struct job_doc *doc = &j.docs[j.n_docs];
+			memset(doc, 0, sizeof(*doc));
+			if ((doc->name = strdup(name)) == NULL)
+				break;
+			memcpy(doc->sha256, sqlite3_column_blob(st, 1), 32);
+			at[j.n_docs++] = (int64_t)sb.st_mtime;
+		}
+		sqlite3_reset(st);
+	}
+	store_unlock(cfg->store);
+	struct job_config c = *cfg;
+	c.route = row->route;
+	struct audit_group *g = calloc(1, sizeof(*g));
+	struct siegel_diag d2 = { { 0 } };
+	for (size_t i = 0; g != NULL && i < j.n_docs; i++) {
+		audit_fill(&g->e[g->n], &c, &j, row->key_id, &j.docs[i], "signed");
+		g->e[g->n++].r.at = at[i];
+		if (g->n == JOB_AUDIT_GROUP && audit_flush(&c, g, &d2) != 0)
+			break;
+	}
+	if (g != NULL)
+		(void)audit_flush(&c, g, &d2);
+	free(g);
+	for (size_t i = 0; i < j.n_docs; i++)
+		free(j.docs[i].name);
+	free(j.docs);
+	free(at);
+}
+
 /* Records an interrupted job FAILED, with its audit entry. */
 static void recover_record(const struct job_config *cfg, const struct recover_row *row,
 	const char *number, const char *why)
@@ -1165,7 +1240,7 @@ static void recover_record(const struct job_config *cfg, const struct recover_ro
 	c.route = row->route;
 	char res[JOB_MAX_REASON + 16];
 	snprintf(res, sizeof(res), "failed: %s", why);
-	(void)audit_append(&c, &j, "", NULL, res, &d2);
+	(void)audit_append(&c, &j, row->key_id, NULL, res, &d2);
 }
 
 /* One staging directory: 1 if it was an ended job's and is cleaned up. */
@@ -1214,6 +1289,8 @@ static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
 	}
 	if (mfd >= 0)
 		close(mfd);
+	if (strcmp(row.state, "DONE") != 0)
+		recover_signed(cfg, &row, number, sfd);
 	/* the staged files, then the directory */
 	int dfd = dup(sfd);
 	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;

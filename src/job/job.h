@@ -117,6 +117,7 @@ struct job {
 	char reason[JOB_MAX_REASON];
 	unsigned pin_asks;
 	size_t n_signed;
+	char key_id[65];              /* the signer's (hex SHA-256 of its certificate), once known */
 	atomic_int abort_flag;
 };
 

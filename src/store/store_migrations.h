@@ -179,6 +179,10 @@ static const char *const store_migrations[] = {
 	"  SELECT tss_id, number, revision, tx_id, request_hash, response, created_at"
 	"  FROM tx_requests;"
 	"DROP TABLE tx_requests;",
+	/* 6: the signer of a batch-signing job (hex SHA-256 of its certificate,
+	 * as in sign_audit.key_id), recorded when the job starts, so that the
+	 * audit entries of a job whose process ended can be completed later */
+	"ALTER TABLE sign_jobs ADD COLUMN key_id TEXT;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

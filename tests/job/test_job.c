@@ -474,9 +474,21 @@ static void test_crash(void)
 				CHECK(strstr(js.reason, "the 2 files it had published were taken out") != NULL);
 			char ar[256];
 			audit_results(ar, sizeof(ar), js.id);
-			/* the entries of a job under 64 documents are written before
-			 * publication: killed while signing, they were not yet */
-			CHECK_STR(ar, ci == 0 ? "failed," : "signed*7,failed,");
+			/* killed while signing, before its "signed" entries were
+			 * written (in groups, at the latest before publication): the
+			 * recovery writes them for the 3 outputs it finds staged */
+			CHECK_STR(ar, ci == 0 ? "signed*3,failed," : "signed*7,failed,");
+			/* each with its document's name and confirmed hash and the
+			 * signer recorded at the start */
+			sqlite3_stmt *q = NULL;
+			CHECK(sqlite3_prepare_v2(store_db(st), "SELECT COUNT(*) FROM sign_audit a "
+				"JOIN sign_job_docs d ON d.job_id = a.job_id AND d.name = a.doc_name "
+				"AND d.sha256 = a.doc_sha256 JOIN sign_jobs j ON j.id = a.job_id "
+				"AND j.key_id = a.key_id AND length(j.key_id) = 64 "
+				"WHERE a.job_id = ? AND a.result = 'signed'", -1, &q, NULL) == SQLITE_OK);
+			sqlite3_bind_int64(q, 1, js.id);
+			CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == (ci == 0 ? 3 : 7));
+			sqlite3_finalize(q);
 		} else {
 			/* recorded DONE: only its staging directory goes */
 			size_t n = 0;
