@@ -1255,8 +1255,13 @@ static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
 	int sfd = openat(ofd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sfd < 0)
 		return 0;
-	if (flock(sfd, LOCK_EX | LOCK_NB) != 0) {
-		close(sfd); /* a running job's */
+	/* only a directory this user made (the outbox may be shared: another
+	 * user's look-alike must not make us delete files), and only when no
+	 * running job holds it */
+	struct stat ds;
+	if (fstat(sfd, &ds) != 0 || ds.st_uid != geteuid() || (ds.st_mode & 077) != 0 ||
+	    flock(sfd, LOCK_EX | LOCK_NB) != 0) {
+		close(sfd);
 		return 0;
 	}
 	struct recover_row row;
@@ -1269,7 +1274,8 @@ static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
 		siegel_buf_init(&m);
 		struct stat st;
 		long taken = -1;
-		if (fstat(mfd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= JOB_MANIFEST_MAX &&
+		if (fstat(mfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    (size_t)st.st_size <= JOB_MANIFEST_MAX &&
 		    siegel_buf_reserve(&m, (size_t)st.st_size + 1) == 0) {
 			ssize_t n;
 			while (m.len <= (size_t)st.st_size &&

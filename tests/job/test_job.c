@@ -504,6 +504,34 @@ static void test_crash(void)
 		rmdir(live);
 		free_docs(docs, 7);
 	}
+	/* a look-alike staging directory that is not private (another user's
+	 * would not be ours either) is left alone, even with a manifest naming
+	 * a file of the outbox by its inode; made private, it is recovered */
+	char outbox[512], victim[700], fake[700], man[800];
+	snprintf(outbox, sizeof(outbox), "%s/out-lookalike", dir);
+	CHECK(siegel_mkdir_p(outbox, 0700) == 0);
+	snprintf(victim, sizeof(victim), "%s/Vertrag.signiert.pdf", outbox);
+	t_write(victim, "%PDF-1.7\n", 9);
+	struct stat vs;
+	CHECK(stat(victim, &vs) == 0);
+	snprintf(fake, sizeof(fake), "%s/.siegel-staging-ABCDEF-1", outbox);
+	CHECK(mkdir(fake, 0700) == 0 && chmod(fake, 0755) == 0);
+	snprintf(man, sizeof(man), "%s/.publishing", fake);
+	char entry[300];
+	int el = snprintf(entry, sizeof(entry), "%llu Vertrag.signiert.pdf", (unsigned long long)vs.st_ino);
+	t_write(man, entry, (size_t)el + 1);
+	struct job_config c;
+	memset(&c, 0, sizeof(c));
+	c.outbox = outbox;
+	c.store = st;
+	c.audit_key = &audit_key;
+	size_t n = 9;
+	struct siegel_diag d = { { 0 } };
+	CHECK_OK(job_recover(&c, &n, &d));
+	CHECK(n == 0 && access(victim, F_OK) == 0 && access(fake, F_OK) == 0);
+	CHECK(chmod(fake, 0700) == 0);
+	CHECK_OK(job_recover(&c, &n, &d));
+	CHECK(n == 1 && access(victim, F_OK) != 0 && access(fake, F_OK) != 0);
 }
 
 static int pin_abort_cb(void *ctx, char *pin, size_t cap, size_t *len, const char *number,
