@@ -513,17 +513,21 @@ static int cmd_job(const struct sign_opts *o, const char *op)
 		struct job_status js;
 		rc = job_status_get(&js, st, o->pos[0], &d);
 		if (rc == 0 && o->json) {
-			cli_print_json(json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:I}",
-				"id", (json_int_t)js.id, "number", js.number, "route", js.route, "state",
-				js.state, "documents", (json_int_t)js.n_docs, "signed",
+			cli_print_json(json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:I, "
+				"s:s, s:b}", "id", (json_int_t)js.id, "number", js.number, "route",
+				js.route, "state", js.state, "documents", (json_int_t)js.n_docs, "signed",
 				(json_int_t)js.n_signed, "pin_asks", (json_int_t)js.pin_asks, "reason",
 				js.reason, "created_at", (json_int_t)js.created_at, "finished_at",
-				(json_int_t)js.finished_at));
+				(json_int_t)js.finished_at, "outbox", js.outbox, "process_ended",
+				js.ended));
 		} else if (rc == 0) {
 			printf("job %lld  number %s  route %s  state %s  documents %lld  signed %lld  "
 				"PIN entries %lld%s%s\n", (long long)js.id, js.number, js.route, js.state,
 				(long long)js.n_docs, (long long)js.n_signed, (long long)js.pin_asks,
 				js.reason[0] ? "  reason: " : "", js.reason);
+			if (js.ended)
+				printf("its process has ended without finishing it; clean up with: "
+					"siegel sign job recover --out %s\n", js.outbox);
 		}
 	}
 	store_close(st);

@@ -386,6 +386,7 @@ void job_free(struct job *j)
 		free(j->docs[i].out_name);
 	}
 	free(j->docs);
+	free(j->outbox);
 	free(j);
 }
 
@@ -588,10 +589,11 @@ static int set_state(struct job *j, const struct job_config *cfg, enum job_state
 		{ 's', 0, job_state_name(s), 0, 0 }, { 'i', (int64_t)j->n_signed, 0, 0, 0 },
 		{ 'i', j->pin_asks, 0, 0, 0 }, { j->reason[0] ? 's' : 'n', 0, j->reason, 0, 0 },
 		{ end ? 'i' : 'n', job_now(cfg), 0, 0, 0 }, { j->key_id[0] ? 's' : 'n', 0, j->key_id, 0, 0 },
-		{ 'i', j->id, 0, 0, 0 },
+		{ j->outbox ? 's' : 'n', 0, j->outbox, 0, 0 }, { 'i', j->id, 0, 0, 0 },
 	};
 	return db_exec(cfg->store, "UPDATE sign_jobs SET state = ?, n_signed = ?, pin_asks = ?, "
-		"reason = ?, finished_at = ?, key_id = COALESCE(?, key_id) WHERE id = ?", ps, 7, d);
+		"reason = ?, finished_at = ?, key_id = COALESCE(?, key_id), "
+		"outbox = COALESCE(?, outbox) WHERE id = ?", ps, 8, d);
 }
 
 /* Writes the pieces to a new file name in the staging directory sfd with
@@ -898,6 +900,8 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	if (rc)
 		goto fail;
 	memcpy(j->key_id, signer.key_id, sizeof(j->key_id));
+	free(j->outbox);
+	j->outbox = realpath(cfg->outbox, NULL); /* NULL (not there): the staging step says why */
 	rc = set_state(j, cfg, JOB_RUNNING, &err);
 	if (rc)
 		goto fail;
@@ -1411,6 +1415,35 @@ static int find_job(int64_t *id_out, struct store *s, const char *ref, struct si
 	return rc;
 }
 
+/* 1 if the outbox holds a staging directory of job `number` that no
+ * process holds: the job's process has ended without finishing it. */
+static int staging_ended(const char *outbox, const char *number)
+{
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), JOB_STAGING_PREFIX "%s-", number);
+	int ofd = open(outbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ofd < 0)
+		return 0;
+	int lfd = dup(ofd);
+	DIR *dir = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (dir == NULL && lfd >= 0)
+		close(lfd);
+	int ended = 0;
+	for (struct dirent *e; !ended && dir != NULL && (e = readdir(dir)) != NULL;) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		int fd = openat(ofd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0)
+			ended = 1;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (dir != NULL)
+		closedir(dir);
+	close(ofd);
+	return ended;
+}
+
 int job_status_get(struct job_status *out, struct store *s, const char *ref, struct siegel_diag *d)
 {
 	int64_t id = 0;
@@ -1420,7 +1453,7 @@ int job_status_get(struct job_status *out, struct store *s, const char *ref, str
 	memset(out, 0, sizeof(*out));
 	store_lock(s);
 	sqlite3_stmt *st = store_stmt(s, "SELECT id, number, route, state, n_docs, n_signed, pin_asks, "
-		"reason, created_at, finished_at FROM sign_jobs WHERE id = ?", d);
+		"reason, created_at, finished_at, outbox FROM sign_jobs WHERE id = ?", d);
 	rc = SIEGEL_E_DB;
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, id);
@@ -1436,6 +1469,8 @@ int job_status_get(struct job_status *out, struct store *s, const char *ref, str
 			snprintf(out->reason, sizeof(out->reason), "%s", r ? (const char *)r : "");
 			out->created_at = sqlite3_column_int64(st, 8);
 			out->finished_at = sqlite3_column_int64(st, 9);
+			const unsigned char *ob = sqlite3_column_text(st, 10);
+			snprintf(out->outbox, sizeof(out->outbox), "%s", ob ? (const char *)ob : "");
 			rc = 0;
 		} else {
 			rc = siegel_fail(d, SIEGEL_E_NOTFOUND, "no job with id %lld", (long long)id);
@@ -1443,6 +1478,8 @@ int job_status_get(struct job_status *out, struct store *s, const char *ref, str
 		sqlite3_reset(st);
 	}
 	store_unlock(s);
+	if (rc == 0 && strcmp(out->state, "RUNNING") == 0 && out->outbox[0])
+		out->ended = staging_ended(out->outbox, out->number);
 	return rc;
 }
 

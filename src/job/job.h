@@ -118,6 +118,7 @@ struct job {
 	unsigned pin_asks;
 	size_t n_signed;
 	char key_id[65];              /* the signer's (hex SHA-256 of its certificate), once known */
+	char *outbox;                 /* the absolute outbox path, once running */
 	atomic_int abort_flag;
 };
 
@@ -151,6 +152,9 @@ struct job_status {
 	int64_t n_docs, n_signed, pin_asks;
 	char reason[JOB_MAX_REASON];
 	int64_t created_at, finished_at;
+	char outbox[4096];            /* where it publishes ("" before it started) */
+	int ended;                    /* RUNNING, but its process has ended (crash, kill):
+				       * job_recover on the outbox cleans up */
 };
 /* ref: the job id (decimal) or its job number (the newest with it). */
 int job_status_get(struct job_status *out, struct store *s, const char *ref,

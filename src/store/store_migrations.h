@@ -180,9 +180,11 @@ static const char *const store_migrations[] = {
 	"  FROM tx_requests;"
 	"DROP TABLE tx_requests;",
 	/* 6: the signer of a batch-signing job (hex SHA-256 of its certificate,
-	 * as in sign_audit.key_id), recorded when the job starts, so that the
-	 * audit entries of a job whose process ended can be completed later */
-	"ALTER TABLE sign_jobs ADD COLUMN key_id TEXT;",
+	 * as in sign_audit.key_id) and its outbox, recorded when the job
+	 * starts, so that the audit entries of a job whose process ended can be
+	 * completed later and its status can tell that it ended */
+	"ALTER TABLE sign_jobs ADD COLUMN key_id TEXT;"
+	"ALTER TABLE sign_jobs ADD COLUMN outbox TEXT;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

@@ -179,12 +179,16 @@ exec 4>&-
 KDIR=$(ls -d "$T/out4"/.siegel-staging-* 2>/dev/null | head -1)
 check "killed job left its staging" test -n "$KDIR"
 KNUM=$(basename "$KDIR" | sed -n 's/^\.siegel-staging-\([A-Z0-9]*\)-.*/\1/p')
+"$BIN" sign job status "$KNUM" --data "$T/data" > "$T/ks0.txt"
+check "status: running, process ended" grep -q "state RUNNING" "$T/ks0.txt"
+check "status: recover hint" grep -q "siegel sign job recover --out .*out4" "$T/ks0.txt"
 "$BIN" sign job recover --out "$T/out4" --data "$T/data" --json > "$T/rec.json"
 check "recover exit 0" test $? -eq 0
 check "recover: one job" grep -q '"recovered": *1' "$T/rec.json"
 check "recover: nothing left" test -z "$(ls -A "$T/out4")"
 "$BIN" sign job status "$KNUM" --data "$T/data" --json > "$T/ks.json"
 check "killed job FAILED" grep -q '"state": *"FAILED"' "$T/ks.json"
+check "killed job: process_ended false now" grep -q '"process_ended": *false' "$T/ks.json"
 check "killed job interrupted" grep -q 'interrupted' "$T/ks.json"
 "$BIN" sign job recover --out "$T/out4" --data "$T/data" > "$T/rec2.txt"
 check "recover again: nothing" grep -q '^0 ended jobs' "$T/rec2.txt"

@@ -457,6 +457,23 @@ static void test_crash(void)
 		struct siegel_diag d = { { 0 } };
 		struct job_status js;
 		if (ci < 2) {
+			/* its status: RUNNING, its process ended (its staging
+			 * directory can be locked), its outbox recorded; while a
+			 * process holds that directory it counts as running */
+			CHECK_OK(job_status_get(&js, st, number, &d));
+			char rp[4096];
+			CHECK(realpath(outbox, rp) != NULL);
+			CHECK_STR(js.state, "RUNNING");
+			CHECK_STR(js.outbox, rp);
+			CHECK(js.ended == 1);
+			char sdir[700];
+			snprintf(sdir, sizeof(sdir), "%s/.siegel-staging-%s-%ld", outbox, number, (long)pid);
+			int hfd = open(sdir, O_RDONLY | O_DIRECTORY);
+			CHECK(hfd >= 0 && flock(hfd, LOCK_EX) == 0);
+			CHECK_OK(job_status_get(&js, st, number, &d));
+			CHECK(js.ended == 0);
+			if (hfd >= 0)
+				close(hfd);
 			/* the next job of the same documents into the same outbox:
 			 * it cleans up first, so none of its names is taken */
 			struct job *j = NULL;
