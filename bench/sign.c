@@ -14,8 +14,9 @@
  * update only, continuing the SHA-256 state; .p7s: the confirmed hash is the
  * message digest), self-check, write a new file into a staging directory
  * (openat relative to it) with one writev and no fsync. Every JOB_DOCS
- * documents the "job" is published the way publish() does it (one syncfs,
- * each file renamed into an outbox without replacing, fsync of the outbox);
+ * documents the "job" is published the way publish() does it (a manifest,
+ * one syncfs, each file renamed into an outbox without replacing, fsync of
+ * the outbox);
  * emptying the outbox for the next round is not measured.
  *
  * Then whole jobs through the engine itself (job_new + job_run, E2E_DOCS
@@ -154,6 +155,25 @@ static void stage_write(struct stage *st, const struct iovec *iov, int n)
 static void stage_close(struct stage *st)
 {
 	char name[32];
+	/* the manifest (inode and name of each staged file), then durability */
+	struct siegel_buf m;
+	siegel_buf_init(&m);
+	for (int i = 0; i < st->n; i++) {
+		struct stat sb;
+		snprintf(name, sizeof(name), "%d", i);
+		if (fstatat(st->dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			fprintf(stderr, "stat %s: %s\n", name, strerror(errno));
+			exit(1);
+		}
+		siegel_buf_printf(&m, "%llu %s", (unsigned long long)sb.st_ino, name);
+		siegel_buf_putc(&m, 0);
+	}
+	int mfd = openat(st->dfd, ".publishing", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (mfd < 0 || write(mfd, m.data, m.len) != (ssize_t)m.len || close(mfd) != 0) {
+		fprintf(stderr, "manifest: %s\n", strerror(errno));
+		exit(1);
+	}
+	siegel_buf_free(&m);
 	if (syncfs(st->dfd) != 0) {
 		fprintf(stderr, "syncfs %s: %s\n", st->dir, strerror(errno));
 		exit(1);
@@ -169,6 +189,7 @@ static void stage_close(struct stage *st)
 		fprintf(stderr, "fsync outbox: %s\n", strerror(errno));
 		exit(1);
 	}
+	unlinkat(st->dfd, ".publishing", 0);
 	close(st->dfd);
 	rmdir(st->dir);
 	double t = now_s(), c = cpu_s();

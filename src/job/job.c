@@ -1,12 +1,12 @@
 /* job: Stapelsignatur (TR-03114) with all-or-nothing publication, see job.h. */
 #include "job/job.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -650,10 +650,11 @@ static void staging_remove(int sfd, const char *dir, const struct job *j, int pu
 	rmdir(dir);
 }
 
-/* The manifest of a publication: "<inode> <name>\0" per staged file, made
- * durable before the first file is moved, so that after a crash in the
- * middle the files this job moved into the outbox can be told from any
- * other file of the same name (job_recover). */
+/* The manifest of a publication: "<inode> <name>\0" per staged file. It is
+ * made durable with the staged files (publish), before the first file is
+ * moved, so that after a crash in the middle the files this job moved into
+ * the outbox can be told from any other file of the same name
+ * (job_recover). */
 static int write_manifest(int sfd, const char **names, size_t k, struct siegel_diag *d)
 {
 	struct siegel_buf m;
@@ -683,10 +684,8 @@ static int write_manifest(int sfd, const char **names, size_t k, struct siegel_d
 		else
 			off += (size_t)w;
 	}
-	if (rc == 0 && (fsync(fd) != 0 || fsync(sfd) != 0))
-		rc = siegel_fail(d, SIEGEL_E_IO, "publish: manifest: fsync: %s", strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && close(fd) != 0 && rc == 0)
+		rc = siegel_fail(d, SIEGEL_E_IO, "publish: manifest: close: %s", strerror(errno));
 	siegel_buf_free(&m);
 	return rc;
 }
@@ -723,16 +722,19 @@ static int publish(int sfd, const char *outbox, struct job *j, int with_original
 	}
 	int rc = 0;
 	size_t done = 0;
-	/* durability, once per job, before anything is visible: one syncfs
-	 * writes back every staged file in one journal commit. sfd was opened
-	 * before the first staged write, so since Linux 5.8 its syncfs reports
-	 * any write-back error since then. Such an error may be another
-	 * file's: then each staged file's own fsync decides. */
-	if (syncfs(sfd) != 0) {
-		for (size_t i = 0; rc == 0 && i < k; i++) {
-			int fd = openat(sfd, names[i], O_RDONLY | O_CLOEXEC);
+	/* the manifest first, then durability, once per job, before anything
+	 * is visible: one syncfs writes back every staged file and the
+	 * manifest in one journal commit. sfd was opened before the first
+	 * staged write, so since Linux 5.8 its syncfs reports any write-back
+	 * error since then. Such an error may be another file's: then each
+	 * staged file's own fsync decides. */
+	rc = write_manifest(sfd, names, k, d);
+	if (rc == 0 && syncfs(sfd) != 0) {
+		for (size_t i = 0; rc == 0 && i <= k; i++) {
+			const char *nm = i < k ? names[i] : JOB_MANIFEST;
+			int fd = openat(sfd, nm, O_RDONLY | O_CLOEXEC);
 			if (fd < 0 || fsync(fd) != 0)
-				rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", names[i],
+				rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync %s: %s", nm,
 					strerror(errno));
 			if (fd >= 0)
 				close(fd);
@@ -741,8 +743,6 @@ static int publish(int sfd, const char *outbox, struct job *j, int with_original
 			rc = siegel_fail(d, SIEGEL_E_IO, "publish: fsync of the staging directory: %s",
 				strerror(errno));
 	}
-	if (rc == 0)
-		rc = write_manifest(sfd, names, k, d);
 	int ofd = rc ? -1 : open(outbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rc == 0 && ofd < 0)
 		rc = siegel_fail(d, SIEGEL_E_IO, "publish: %s: %s", outbox, strerror(errno));
