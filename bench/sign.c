@@ -428,7 +428,13 @@ int main(int argc, char **argv)
 	char pdf[512], file[512];
 	snprintf(pdf, sizeof(pdf), "%s/siegel-bench-%d-in.pdf", dir, (int)getpid());
 	snprintf(file, sizeof(file), "%s/siegel-bench-%d-in.dat", dir, (int)getpid());
-	fx_make_pdf(pdf, 43, 0);
+	/* the 100 KB PDF: the fewest pages that make at least 100 KiB */
+	for (int pages = 30;; pages++) {
+		fx_make_pdf(pdf, pages, 0);
+		struct stat sb;
+		if (stat(pdf, &sb) != 0 || sb.st_size >= 100 * 1024 || pages >= 100)
+			break;
+	}
 	uint8_t data[10 * 1024];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + 3);
