@@ -1091,6 +1091,54 @@ fail:
 
 /* ---- recovery after a crash ---- */
 
+/* The names in directory dfd that start with prefix ("": all but "." and
+ * ".."), read before the caller changes the directory. Free with
+ * siegel_strv_free. */
+static int dir_names(char ***out, size_t *n_out, int dfd, const char *prefix)
+{
+	*out = NULL;
+	*n_out = 0;
+	int lfd = dup(dfd);
+	DIR *dir = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (dir == NULL) {
+		if (lfd >= 0)
+			close(lfd);
+		return SIEGEL_E_IO;
+	}
+	rewinddir(dir); /* the dup shares its position with dfd */
+	char **v = NULL;
+	size_t n = 0, cap = 0, pl = strlen(prefix);
+	int rc = 0;
+	for (struct dirent *e; rc == 0 && (e = readdir(dir)) != NULL;) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strncmp(e->d_name, prefix, pl) != 0)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			char **nv = realloc(v, nc * sizeof(*nv));
+			if (nv == NULL) {
+				rc = SIEGEL_E_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		if ((v[n] = strdup(e->d_name)) == NULL)
+			rc = SIEGEL_E_NOMEM;
+		else
+			n++;
+	}
+	closedir(dir);
+	if (rc) {
+		siegel_strv_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+
 struct recover_row {
 	int64_t id;
 	char state[16];
@@ -1302,15 +1350,12 @@ static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
 	if (strcmp(row.state, "DONE") != 0)
 		recover_signed(cfg, &row, number, sfd);
 	/* the staged files, then the directory */
-	int dfd = dup(sfd);
-	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (dir == NULL && dfd >= 0)
-		close(dfd);
-	for (struct dirent *e; dir != NULL && (e = readdir(dir)) != NULL;)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			(void)unlinkat(sfd, e->d_name, 0);
-	if (dir != NULL)
-		closedir(dir);
+	char **staged = NULL;
+	size_t n_staged = 0;
+	if (dir_names(&staged, &n_staged, sfd, "") == 0)
+		for (size_t i = 0; i < n_staged; i++)
+			(void)unlinkat(sfd, staged[i], 0);
+	siegel_strv_free(staged, n_staged);
 	(void)unlinkat(ofd, dname, AT_REMOVEDIR);
 	(void)fsync(ofd);
 	close(sfd);
@@ -1340,48 +1385,19 @@ int job_recover(const struct job_config *cfg, size_t *n_out, struct siegel_diag 
 	if (ofd < 0)
 		return errno == ENOENT ? 0 : siegel_fail(d, SIEGEL_E_IO, "recover: %s: %s", cfg->outbox,
 			strerror(errno));
-	int lfd = dup(ofd);
-	DIR *dir = lfd >= 0 ? fdopendir(lfd) : NULL;
-	if (dir == NULL) {
-		if (lfd >= 0)
-			close(lfd);
-		close(ofd);
-		return siegel_fail(d, SIEGEL_E_IO, "recover: %s: %s", cfg->outbox, strerror(errno));
-	}
-	/* names first: the directory changes while they are handled */
 	char **names = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
-	for (struct dirent *e; (e = readdir(dir)) != NULL;) {
-		if (strncmp(e->d_name, JOB_STAGING_PREFIX, strlen(JOB_STAGING_PREFIX)) != 0 &&
-		    strncmp(e->d_name, JOB_NEW_PREFIX, strlen(JOB_NEW_PREFIX)) != 0)
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			char **nv = realloc(names, nc * sizeof(*nv));
-			if (nv == NULL) {
-				rc = siegel_fail(d, SIEGEL_E_NOMEM, "recover: out of memory");
-				break;
-			}
-			names = nv;
-			cap = nc;
-		}
-		if ((names[n] = strdup(e->d_name)) == NULL) {
-			rc = siegel_fail(d, SIEGEL_E_NOMEM, "recover: out of memory");
-			break;
-		}
-		n++;
-	}
-	closedir(dir);
-	size_t done = 0;
+	size_t n = 0, done = 0;
+	int rc = dir_names(&names, &n, ofd, ".siegel-");
+	if (rc)
+		rc = siegel_fail(d, rc, "recover: cannot list %s%s", cfg->outbox,
+			rc == SIEGEL_E_NOMEM ? ": out of memory" : "");
 	for (size_t i = 0; i < n; i++) {
-		if (rc == 0 && strncmp(names[i], JOB_STAGING_PREFIX, strlen(JOB_STAGING_PREFIX)) == 0)
+		if (strncmp(names[i], JOB_STAGING_PREFIX, strlen(JOB_STAGING_PREFIX)) == 0)
 			done += (size_t)recover_one(cfg, ofd, names[i]);
-		else if (rc == 0)
+		else if (strncmp(names[i], JOB_NEW_PREFIX, strlen(JOB_NEW_PREFIX)) == 0)
 			recover_fresh(ofd, names[i]);
-		free(names[i]);
 	}
-	free(names);
+	siegel_strv_free(names, n);
 	close(ofd);
 	if (n_out != NULL)
 		*n_out = done;
@@ -1424,22 +1440,19 @@ static int staging_ended(const char *outbox, const char *number)
 	int ofd = open(outbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ofd < 0)
 		return 0;
-	int lfd = dup(ofd);
-	DIR *dir = lfd >= 0 ? fdopendir(lfd) : NULL;
-	if (dir == NULL && lfd >= 0)
-		close(lfd);
+	char **names = NULL;
+	size_t n = 0;
 	int ended = 0;
-	for (struct dirent *e; !ended && dir != NULL && (e = readdir(dir)) != NULL;) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		int fd = openat(ofd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0)
-			ended = 1;
-		if (fd >= 0)
-			close(fd);
+	if (dir_names(&names, &n, ofd, prefix) == 0) {
+		for (size_t i = 0; i < n && !ended; i++) {
+			int fd = openat(ofd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0)
+				ended = 1;
+			if (fd >= 0)
+				close(fd);
+		}
 	}
-	if (dir != NULL)
-		closedir(dir);
+	siegel_strv_free(names, n);
 	close(ofd);
 	return ended;
 }
