@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/obj_mac.h>
@@ -25,14 +26,19 @@
 #define JOB_PATH_MAX 4096
 #define JOB_BAD_HANDLE 0x7fff0bad /* test hook: an object handle no token has */
 
-/* In the outbox: a job's staging directory is made as JOB_NEW_PREFIX,
- * locked (flock, released by the kernel when the process ends) and only then
- * renamed to JOB_STAGING_PREFIX<number>-<pid>, so a staging directory that
- * can be locked belongs to a process that has ended. JOB_MANIFEST in it
- * lists what publish() moves out (see there). */
+/* In the outbox: a job's staging directory is made as JOB_NEW_PREFIX, its
+ * lock file JOB_LOCK is made and locked (flock, released by the kernel when
+ * the process ends), and only then is it renamed to JOB_STAGING_PREFIX
+ * <number>-<pid>: a staging directory whose lock can be taken belongs to a
+ * process that has ended. Where no lock can be had, it is named
+ * JOB_UNLOCKED_PREFIX instead, which recovery never touches. JOB_MANIFEST
+ * in it lists what publish() moves out (see there). */
 #define JOB_NEW_PREFIX ".siegel-new-"
 #define JOB_STAGING_PREFIX ".siegel-staging-"
+#define JOB_UNLOCKED_PREFIX ".siegel-unlocked-"
+#define JOB_LOCK ".lock"
 #define JOB_MANIFEST ".publishing"
+#define JOB_FRESH_STALE_S 60 /* an empty JOB_NEW_PREFIX directory this old is left over */
 #define JOB_MANIFEST_MAX ((size_t)JOB_MAX_DOCS * 2 * (24 + JOB_MAX_NAME + 1))
 
 static const char *const state_names[] = { "CONFIRMED", "RUNNING", "DONE", "FAILED", "ABORTED" };
@@ -638,6 +644,26 @@ static int stage_write(int sfd, const char *name, const struct iovec *iov, int n
 	return rc;
 }
 
+/* The lock of a staging directory sfd: its file JOB_LOCK, opened for
+ * writing (on NFS flock is emulated with byte-range locks, and an exclusive
+ * one needs a descriptor open for writing, which a directory cannot have).
+ * Returns the descriptor with the lock held, or -1 with errno
+ * (EWOULDBLOCK: another process holds it). */
+static int staging_lock(int sfd, int create, int shared)
+{
+	int fd = openat(sfd, JOB_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
+		(create ? O_CREAT | O_EXCL : 0), 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 /* Removes the staging directory; its files too unless all were published
  * (moved out). */
 static void staging_remove(int sfd, const char *dir, const struct job *j, int published)
@@ -647,6 +673,7 @@ static void staging_remove(int sfd, const char *dir, const struct job *j, int pu
 		(void)unlinkat(sfd, j->docs[i].name, 0);
 	}
 	(void)unlinkat(sfd, JOB_MANIFEST, 0);
+	(void)unlinkat(sfd, JOB_LOCK, 0);
 	rmdir(dir);
 }
 
@@ -876,6 +903,7 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	char staging[JOB_PATH_MAX];
 	int have_staging = 0;
 	int sfd = -1; /* the staging directory, opened before anything is staged */
+	int lock_fd = -1; /* its lock, held until it is gone */
 	int rc = 0;
 	int aborted = 0;
 	struct doc_bufs b;
@@ -924,8 +952,21 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 		goto fail;
 	}
 	sfd = open(fresh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sfd < 0 || flock(sfd, LOCK_EX) != 0 || rename(fresh, staging) != 0) {
-		rc = siegel_fail(&err, SIEGEL_E_IO, "staging %s: %s", staging, strerror(errno));
+	if (sfd >= 0) {
+		lock_fd = staging_lock(sfd, 1, 0);
+		if (lock_fd < 0) {
+			/* a file system without locks: a name recovery leaves alone */
+			(void)unlinkat(sfd, JOB_LOCK, 0);
+			snprintf(sname, sizeof(sname), JOB_UNLOCKED_PREFIX "%s-%ld", j->number,
+				(long)getpid());
+			if (siegel_path_join(staging, sizeof(staging), cfg->outbox, sname) != 0)
+				staging[0] = 0;
+		}
+	}
+	if (sfd < 0 || staging[0] == 0 || rename(fresh, staging) != 0) {
+		rc = siegel_fail(&err, SIEGEL_E_IO, "staging %s: %s", fresh, strerror(errno));
+		if (sfd >= 0)
+			(void)unlinkat(sfd, JOB_LOCK, 0);
 		rmdir(fresh);
 		goto fail;
 	}
@@ -1055,6 +1096,9 @@ int job_run(struct job *j, const struct job_config *cfg, struct siegel_diag *d)
 	have_staging = 0;
 	close(sfd);
 	sfd = -1;
+	if (lock_fd >= 0)
+		close(lock_fd);
+	lock_fd = -1;
 	if (rc == 0)
 		rc = audit_append(cfg, j, signer.key_id, NULL, "published", &err);
 	sign_signer_free(&signer);
@@ -1073,6 +1117,8 @@ fail:
 		staging_remove(sfd, staging, j, 0);
 	if (sfd >= 0)
 		close(sfd);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	snprintf(j->reason, sizeof(j->reason), "%s", err.msg[0] ? err.msg : siegel_strerror(rc));
 	j->n_signed = 0; /* nothing of it was published */
 	struct siegel_diag d2 = { { 0 } };
@@ -1311,8 +1357,9 @@ static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
 	 * user's look-alike must not make us delete files), and only when no
 	 * running job holds it */
 	struct stat ds;
+	int lfd = -1;
 	if (fstat(sfd, &ds) != 0 || ds.st_uid != geteuid() || (ds.st_mode & 077) != 0 ||
-	    flock(sfd, LOCK_EX | LOCK_NB) != 0) {
+	    (lfd = staging_lock(sfd, 0, 0)) < 0) {
 		close(sfd);
 		return 0;
 	}
@@ -1359,19 +1406,31 @@ static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
 	(void)unlinkat(ofd, dname, AT_REMOVEDIR);
 	(void)fsync(ofd);
 	close(sfd);
+	close(lfd);
 	recover_record(cfg, &row, number, why);
 	return 1;
 }
 
 /* A staging directory not yet renamed: left by a job that ended between
- * its mkdir and its rename (empty then), unless a job holds its lock. */
+ * its mkdir and its rename. It goes when its lock can be taken, or when it
+ * is still empty after JOB_FRESH_STALE_S (a job that has only just made it
+ * has not made its lock yet). */
 static void recover_fresh(int ofd, const char *dname)
 {
 	int fd = openat(ofd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		(void)unlinkat(ofd, dname, AT_REMOVEDIR);
+	struct stat ds;
+	if (fstat(fd, &ds) == 0 && ds.st_uid == geteuid() && (ds.st_mode & 077) == 0) {
+		int lfd = staging_lock(fd, 0, 0);
+		if (lfd >= 0) {
+			(void)unlinkat(fd, JOB_LOCK, 0);
+			(void)unlinkat(ofd, dname, AT_REMOVEDIR);
+			close(lfd);
+		} else if (errno == ENOENT && time(NULL) - ds.st_mtime > JOB_FRESH_STALE_S) {
+			(void)unlinkat(ofd, dname, AT_REMOVEDIR); /* only if empty */
+		}
+	}
 	close(fd);
 }
 
@@ -1446,8 +1505,11 @@ static int staging_ended(const char *outbox, const char *number)
 	if (dir_names(&names, &n, ofd, prefix) == 0) {
 		for (size_t i = 0; i < n && !ended; i++) {
 			int fd = openat(ofd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0)
+			int lfd = fd >= 0 ? staging_lock(fd, 0, 1) : -1;
+			if (lfd >= 0) {
 				ended = 1;
+				close(lfd);
+			}
 			if (fd >= 0)
 				close(fd);
 		}

@@ -449,10 +449,11 @@ static void test_crash(void)
 		size_t published = ci == 0 ? 0 : ci == 1 ? 2 : 7;
 		CHECK(count_files(outbox) == published + 1);
 		/* a staging directory whose job is alive (holds the lock) stays */
-		char live[700];
+		char live[700], live_lock[800];
 		snprintf(live, sizeof(live), "%s/.siegel-staging-LIVEJB-1", outbox);
+		snprintf(live_lock, sizeof(live_lock), "%s/.lock", live);
 		CHECK(mkdir(live, 0700) == 0);
-		int lfd = open(live, O_RDONLY | O_DIRECTORY);
+		int lfd = open(live_lock, O_RDWR | O_CREAT, 0600);
 		CHECK(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
 		struct siegel_diag d = { { 0 } };
 		struct job_status js;
@@ -467,8 +468,9 @@ static void test_crash(void)
 			CHECK_STR(js.outbox, rp);
 			CHECK(js.ended == 1);
 			char sdir[700];
-			snprintf(sdir, sizeof(sdir), "%s/.siegel-staging-%s-%ld", outbox, number, (long)pid);
-			int hfd = open(sdir, O_RDONLY | O_DIRECTORY);
+			snprintf(sdir, sizeof(sdir), "%s/.siegel-staging-%s-%ld/.lock", outbox, number,
+				(long)pid);
+			int hfd = open(sdir, O_RDWR);
 			CHECK(hfd >= 0 && flock(hfd, LOCK_EX) == 0);
 			CHECK_OK(job_status_get(&js, st, number, &d));
 			CHECK(js.ended == 0);
@@ -518,6 +520,7 @@ static void test_crash(void)
 		struct stat sb;
 		CHECK(stat(live, &sb) == 0);
 		close(lfd);
+		unlink(live_lock);
 		rmdir(live);
 		free_docs(docs, 7);
 	}
@@ -537,6 +540,15 @@ static void test_crash(void)
 	char entry[300];
 	int el = snprintf(entry, sizeof(entry), "%llu Vertrag.signiert.pdf", (unsigned long long)vs.st_ino);
 	t_write(man, entry, (size_t)el + 1);
+	snprintf(man, sizeof(man), "%s/.lock", fake);
+	t_write(man, "", 0);
+	/* a job that could not lock its staging (a file system without locks)
+	 * names it so that recovery never touches it */
+	char unl[700];
+	snprintf(unl, sizeof(unl), "%s/.siegel-unlocked-ABCDEF-1", outbox);
+	CHECK(mkdir(unl, 0700) == 0);
+	snprintf(man, sizeof(man), "%s/.publishing", unl);
+	t_write(man, entry, (size_t)el + 1);
 	struct job_config c;
 	memset(&c, 0, sizeof(c));
 	c.outbox = outbox;
@@ -546,9 +558,26 @@ static void test_crash(void)
 	struct siegel_diag d = { { 0 } };
 	CHECK_OK(job_recover(&c, &n, &d));
 	CHECK(n == 0 && access(victim, F_OK) == 0 && access(fake, F_OK) == 0);
+	CHECK(access(unl, F_OK) == 0);
+	/* directories of jobs that ended before naming their staging: one with
+	 * its lock file goes; an empty one only when it is a minute old (a job
+	 * may have just made it) */
+	char fresh1[700], fresh2[700];
+	snprintf(fresh1, sizeof(fresh1), "%s/.siegel-new-AAAAAA-1", outbox);
+	snprintf(fresh2, sizeof(fresh2), "%s/.siegel-new-BBBBBB-1", outbox);
+	CHECK(mkdir(fresh1, 0700) == 0 && mkdir(fresh2, 0700) == 0);
+	snprintf(man, sizeof(man), "%s/.lock", fresh1);
+	t_write(man, "", 0);
+	CHECK_OK(job_recover(&c, &n, &d));
+	CHECK(access(fresh1, F_OK) != 0 && access(fresh2, F_OK) == 0);
+	struct timespec old[2] = { { time(NULL) - 120, 0 }, { time(NULL) - 120, 0 } };
+	CHECK(utimensat(AT_FDCWD, fresh2, old, 0) == 0);
+	CHECK_OK(job_recover(&c, &n, &d));
+	CHECK(access(fresh2, F_OK) != 0);
 	CHECK(chmod(fake, 0700) == 0);
 	CHECK_OK(job_recover(&c, &n, &d));
 	CHECK(n == 1 && access(victim, F_OK) != 0 && access(fake, F_OK) != 0);
+	CHECK(access(unl, F_OK) == 0);
 }
 
 static int pin_abort_cb(void *ctx, char *pin, size_t cap, size_t *len, const char *number,
