@@ -1192,11 +1192,11 @@ struct recover_row {
 	char key_id[65];
 };
 
-static int recover_find(struct recover_row *r, struct store *s, const char *number)
+static void recover_find(struct recover_row *r, struct store *s, const char *number)
 {
 	memset(r, 0, sizeof(*r));
 	if (s == NULL)
-		return 0;
+		return;
 	store_lock(s);
 	sqlite3_stmt *st = store_stmt(s, "SELECT id, state, route, key_id FROM sign_jobs "
 		"WHERE number = ? ORDER BY id DESC LIMIT 1", NULL);
@@ -1212,7 +1212,6 @@ static int recover_find(struct recover_row *r, struct store *s, const char *numb
 		sqlite3_reset(st);
 	}
 	store_unlock(s);
-	return 0;
 }
 
 /* Takes out of the outbox what the manifest says this job moved there:
@@ -1367,23 +1366,19 @@ static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
 	recover_find(&row, cfg->store, number);
 	const char *why = "interrupted: the process ended before publication; nothing was published";
 	char buf[JOB_MAX_REASON];
-	int mfd = openat(sfd, JOB_MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (mfd >= 0 && strcmp(row.state, "DONE") != 0) {
-		struct siegel_buf m;
-		siegel_buf_init(&m);
-		struct stat st;
-		long taken = -1;
-		if (fstat(mfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-		    (size_t)st.st_size <= JOB_MANIFEST_MAX &&
-		    siegel_buf_reserve(&m, (size_t)st.st_size + 1) == 0) {
-			ssize_t n;
-			while (m.len <= (size_t)st.st_size &&
-			       (n = read(mfd, m.data + m.len, (size_t)st.st_size + 1 - m.len)) > 0)
-				m.len += (size_t)n;
-			if (m.len == (size_t)st.st_size)
-				taken = recover_unpublish(ofd, m.data, m.len);
-		}
-		siegel_buf_free(&m);
+	/* the manifest: in a directory private to this user (checked above) */
+	char mpath[JOB_PATH_MAX];
+	uint8_t *m = NULL;
+	size_t mlen = 0;
+	struct siegel_diag md = { { 0 } };
+	int mrc = SIEGEL_E_NOTFOUND;
+	if (strcmp(row.state, "DONE") != 0 &&
+	    snprintf(mpath, sizeof(mpath), "%s/%s/%s", cfg->outbox, dname, JOB_MANIFEST) <
+	    (int)sizeof(mpath))
+		mrc = siegel_read_file(&m, &mlen, mpath, JOB_MANIFEST_MAX, &md);
+	if (mrc != SIEGEL_E_NOTFOUND) {
+		long taken = mrc == 0 ? recover_unpublish(ofd, m, mlen) : -1;
+		free(m);
 		if (taken >= 0)
 			snprintf(buf, sizeof(buf), "interrupted: the process ended during publication; "
 				"the %ld files it had published were taken out again", taken);
@@ -1392,8 +1387,6 @@ static int recover_one(const struct job_config *cfg, int ofd, const char *dname)
 				"its record of what it published is unreadable: check the outbox");
 		why = buf;
 	}
-	if (mfd >= 0)
-		close(mfd);
 	if (strcmp(row.state, "DONE") != 0)
 		recover_signed(cfg, &row, number, sfd);
 	/* the staged files, then the directory */
